@@ -1,0 +1,264 @@
+// Package rundir defines the run directory: the files a live run writes and
+// the only input reports read. It belongs to no one stage of the pipeline
+// (load, chaos and scenarios write it, reports read it), hence internal/.
+//
+// Every file is append-only JSON lines or a whole-file JSON document written
+// by rename, so a run cut short at any instant leaves files that parse up to
+// their last complete line.
+package rundir
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// File names inside a run directory.
+const (
+	MetaFile       = "meta.json"       // Meta, written at start, rewritten at end
+	ScenarioFile   = "scenario.hcl"    // the scenario as run (after --time-scale)
+	EventsFile     = "events.jsonl"    // Event lines
+	SamplesFile    = "samples.jsonl"   // Sample lines, one per second of load
+	HistogramsFile = "histograms.hlog" // HdrHistogram interval log, one tag per op
+	LedgerFile     = "ledger.jsonl"    // LedgerEntry lines
+	SummaryFile    = "summary.json"    // Summary, written at the end
+	NodesDir       = "nodes"           // <node>.log: each node's Vault log
+	MetricsDir     = "metrics"         // <node>.prom.jsonl: scraped sys/metrics
+)
+
+// Meta describes what was run. A run without Ended is partial.
+type Meta struct {
+	Tool         string    `json:"tool"` // "vaultstorm <version>"
+	Command      string    `json:"command"`
+	Scenario     string    `json:"scenario,omitempty"`
+	VaultVersion string    `json:"vault_version,omitempty"`
+	Nodes        int       `json:"nodes,omitempty"`
+	Provider     string    `json:"provider,omitempty"`
+	Storage      string    `json:"storage,omitempty"` // btrfs-raid0 | md-raid0 | dir
+	Seal         string    `json:"seal,omitempty"`    // e.g. "transit"
+	Load         string    `json:"load,omitempty"`    // human description of the load profile
+	Seed         int64     `json:"seed,omitempty"`
+	TimeScale    float64   `json:"time_scale,omitempty"`
+	Started      time.Time `json:"started"`
+	Ended        time.Time `json:"ended,omitempty"`
+}
+
+// Partial reports whether the run never reached its end.
+func (m Meta) Partial() bool { return m.Ended.IsZero() }
+
+// Event is one line of events.jsonl: a fault action, a probe transition, a
+// phase change or a node state change.
+type Event struct {
+	T     time.Time `json:"t"`
+	Kind  string    `json:"kind"`            // see the Ev* constants
+	Fault int       `json:"fault,omitempty"` // 1-based fault index; 0 = none
+	Node  string    `json:"node,omitempty"`
+	State string    `json:"state,omitempty"` // for EvNodeState: leader|follower|sealed|down|replaced|standby
+	Phase string    `json:"phase,omitempty"` // for EvPhase: before|during|recovery|after
+	Msg   string    `json:"msg,omitempty"`
+}
+
+// Event kinds.
+const (
+	EvRunStart    = "run_start"
+	EvRunEnd      = "run_end"
+	EvPhase       = "phase"
+	EvFaultNotice = "fault_notice" // e.g. spot interruption notice
+	EvFaultStart  = "fault_start"  // t_fault: the fault action returned
+	EvFaultEnd    = "fault_end"    // the fault was lifted (heal, restart, replace)
+	EvLeader      = "leader"       // Node is the new leader (t_leader)
+	EvWriteOK     = "write_ok"     // first good write after failures (t_write_ok)
+	EvHealed      = "healed"       // t_healed
+	EvNodeState   = "node_state"
+	EvNote        = "note"
+)
+
+// OpStats is one operation's figures over some interval.
+type OpStats struct {
+	Count  int64            `json:"count"`
+	Errors int64            `json:"errors"`
+	ByErr  map[string]int64 `json:"errors_by_class,omitempty"`
+	Rate   float64          `json:"rate,omitempty"` // successful+failed ops per second
+	P50    float64          `json:"p50_ms"`
+	P90    float64          `json:"p90_ms"`
+	P99    float64          `json:"p99_ms"`
+	P999   float64          `json:"p999_ms"`
+	Max    float64          `json:"max_ms"`
+}
+
+// Sample is one line of samples.jsonl: one second of load.
+type Sample struct {
+	T         time.Time          `json:"t"` // start of the second
+	Ops       map[string]OpStats `json:"ops"`
+	LateSends int64              `json:"late_sends"`
+}
+
+// LedgerEntry is one line of ledger.jsonl. Outcome "ok" is an acknowledged
+// write; "unknown" is a write whose outcome could not be known (timeout,
+// connection reset after send); "deleted" an acknowledged delete.
+type LedgerEntry struct {
+	T       time.Time `json:"t"`
+	Key     string    `json:"key"`
+	Version int       `json:"version,omitempty"`
+	Digest  string    `json:"digest,omitempty"` // hex sha256 of the value
+	Outcome string    `json:"outcome"`
+}
+
+// Expectation is one checked threshold of a scenario.
+type Expectation struct {
+	Name   string `json:"name"`
+	Want   string `json:"want"`
+	Got    string `json:"got"`
+	Passed bool   `json:"passed"`
+}
+
+// FaultResult is the measured recovery of one fault. Nil pointers mean the
+// event never happened (no leader was elected, the cluster never healed).
+type FaultResult struct {
+	Kind               string    `json:"kind"`
+	Nodes              []string  `json:"nodes"`
+	At                 time.Time `json:"at"`
+	End                time.Time `json:"end,omitempty"`
+	LeaderElectedMs    *float64  `json:"leader_elected_ms"`
+	WriteUnavailableMs float64   `json:"write_unavailable_ms"`
+	ReadUnavailableMs  float64   `json:"read_unavailable_ms"`
+	HealedMs           *float64  `json:"healed_ms"`
+}
+
+// PhaseStats is the load figures of one phase (before, during, recovery, after).
+type PhaseStats struct {
+	Phase string             `json:"phase"`
+	Start time.Time          `json:"start"`
+	End   time.Time          `json:"end"`
+	Ops   map[string]OpStats `json:"ops"`
+}
+
+// Summary is summary.json.
+type Summary struct {
+	Ops           map[string]OpStats `json:"ops"`
+	AckedWrites   int64              `json:"acked_writes"`
+	LostWrites    int64              `json:"lost_writes"`
+	UnknownWrites int64              `json:"unknown_writes"`
+	LostKeys      []string           `json:"lost_keys,omitempty"`
+	LateSends     int64              `json:"late_sends"`
+	TargetRate    float64            `json:"target_rate,omitempty"`
+	Duration      float64            `json:"duration_s,omitempty"`
+
+	Scenario     string        `json:"scenario,omitempty"`
+	Passed       *bool         `json:"passed,omitempty"`
+	Expectations []Expectation `json:"expectations,omitempty"`
+	Faults       []FaultResult `json:"faults,omitempty"`
+	Phases       []PhaseStats  `json:"phases,omitempty"`
+}
+
+// WriteJSON writes v to dir/name atomically (temp file + rename), so a crash
+// leaves either the old or the new document, never half of one.
+func WriteJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+name+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// ReadJSON reads dir/name into v.
+func ReadJSON(dir, name string, v any) error {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// Appender appends JSON lines to one file. Each line is written with a single
+// write call so a crash loses at most the line being written.
+type Appender struct {
+	mu sync.Mutex
+	f  *os.File
+	b  bytes.Buffer
+}
+
+// OpenAppender opens (creating) dir/name for appending.
+func OpenAppender(dir, name string) (*Appender, error) {
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &Appender{f: f}, nil
+}
+
+// Append writes v as one line.
+func (a *Appender) Append(v any) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.b.Reset()
+	if err := json.NewEncoder(&a.b).Encode(v); err != nil {
+		return err
+	}
+	_, err := a.f.Write(a.b.Bytes())
+	return err
+}
+
+// Close closes the file.
+func (a *Appender) Close() error { return a.f.Close() }
+
+// ReadLines decodes every complete line of dir/name, calling fn for each.
+// A missing file is no lines. A torn last line (a run killed mid-write) is
+// ignored; a bad line elsewhere is an error naming file and line.
+func ReadLines[T any](dir, name string, fn func(T) error) error {
+	path := filepath.Join(dir, name)
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<16)
+	for line := 1; ; line++ {
+		b, err := r.ReadBytes('\n')
+		if err == io.EOF {
+			return nil // a line without '\n' is torn: the writer died mid-line
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			continue
+		}
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+}
