@@ -1,0 +1,176 @@
+package metrics
+
+import (
+	"context"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// vaultText is what Vault 1.21's sys/metrics?format=prometheus returns, cut
+// down: go-metrics summaries with a NaN quantile when the window is empty.
+const vaultText = `# HELP vault_raft_commitTime vault_raft_commitTime
+# TYPE vault_raft_commitTime summary
+vault_raft_commitTime{quantile="0.5"} 1.25
+vault_raft_commitTime{quantile="0.9"} 2.5
+vault_raft_commitTime{quantile="0.99"} NaN
+vault_raft_commitTime_sum 123.5
+vault_raft_commitTime_count 77
+# HELP vault_raft_leader_lastContact vault_raft_leader_lastContact
+# TYPE vault_raft_leader_lastContact summary
+vault_raft_leader_lastContact{peer_id="vault-2",quantile="0.5"} 12
+vault_raft_leader_lastContact_sum{peer_id="vault-2"} 400
+vault_raft_leader_lastContact_count{peer_id="vault-2"} 30
+# HELP vault_core_handle_request vault_core_handle_request
+# TYPE vault_core_handle_request summary
+vault_core_handle_request{quantile="0.99"} 4.75
+vault_core_handle_request_sum 1000
+vault_core_handle_request_count 500
+# HELP vault_core_unsealed vault_core_unsealed
+# TYPE vault_core_unsealed gauge
+vault_core_unsealed{cluster="vault-cluster-1"} 1
+# HELP vault_route_read_secret_ vault_route_read_secret_
+# TYPE vault_route_read_secret_ summary
+vault_route_read_secret_{quantile="0.5"} 0.3
+vault_route_read_secret__sum 3
+vault_route_read_secret__count 10
+`
+
+func writeCA(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestParse(t *testing.T) {
+	v, err := Parse(strings.NewReader(vaultText), DefaultPrefixes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		Quantile(RaftCommitTime, 0.5):       1.25,
+		Quantile(RaftCommitTime, 0.9):       2.5,
+		RaftCommitTime + "_sum":             123.5,
+		RaftCommitTime + "_count":           77,
+		`vault_raft_leader_lastContact{peer_id="vault-2",quantile="0.5"}`: 12,
+		`vault_raft_leader_lastContact_count{peer_id="vault-2"}`:           30,
+		Quantile(HandleRequest, 0.99):                                      4.75,
+		`vault_core_unsealed{cluster="vault-cluster-1"}`:                   1,
+	}
+	for k, w := range want {
+		if got, ok := v[k]; !ok || got != w {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, w)
+		}
+	}
+	if _, ok := v[Quantile(RaftCommitTime, 0.99)]; ok {
+		t.Error("NaN quantile kept; JSON cannot encode it")
+	}
+	for k := range v {
+		if strings.HasPrefix(k, "vault_route_") {
+			t.Errorf("%s kept though not in the prefixes", k)
+		}
+	}
+}
+
+func TestScrapeTLSStub(t *testing.T) {
+	var hits atomic.Int64
+	good := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/sys/metrics" || r.URL.Query().Get("format") != "prometheus" {
+			http.Error(w, "bad path "+r.URL.String(), http.StatusNotFound)
+			return
+		}
+		if r.Header.Get("X-Vault-Token") != "s.test" {
+			http.Error(w, `{"errors":["permission denied"]}`, http.StatusForbidden)
+			return
+		}
+		hits.Add(1)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		w.Write([]byte(vaultText))
+	}))
+	defer good.Close()
+	sealed := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"errors":["Vault is sealed"]}`, http.StatusServiceUnavailable)
+	}))
+	defer sealed.Close()
+	// Signed by a CA the scraper was not given: must fail verification,
+	// never be read.
+	stranger := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(vaultText))
+	}))
+	defer stranger.Close()
+
+	// The three stub servers share httptest's one certificate, so trust
+	// only good's by giving a CA file with it, and reach "stranger" through
+	// a name the certificate does not cover.
+	ca := writeCA(t, good)
+	run := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 1100*time.Millisecond)
+	defer cancel()
+	strangerAddr := strings.Replace(stranger.URL, "127.0.0.1", "localhost", 1)
+	err := ScrapeWith(ctx,
+		[]string{good.URL, sealed.URL, strangerAddr},
+		[]string{"vault-1", "vault-2", "vault-3"},
+		ca, "s.test", run, Options{Interval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := ReadDir(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(all["vault-1"]); n < 4 {
+		t.Fatalf("vault-1: %d points in 1.1s at 200ms, want >= 4", n)
+	}
+	for _, p := range all["vault-1"] {
+		if p.Err != "" || p.V[Quantile(RaftCommitTime, 0.5)] != 1.25 {
+			t.Fatalf("vault-1 point %+v", p)
+		}
+	}
+	for _, p := range all["vault-2"] {
+		if !strings.Contains(p.Err, "503") || !strings.Contains(p.Err, "sealed") {
+			t.Fatalf("vault-2 (sealed) point %+v", p)
+		}
+	}
+	for _, p := range all["vault-3"] {
+		if !strings.Contains(p.Err, "certificate") {
+			t.Fatalf("vault-3 (name not in cert) must fail TLS verification: %+v", p)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(run, "metrics", "vault-1"+Suffix)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestScrapeBadCA(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(f, []byte("not a pem"), 0o600)
+	err := Scrape(context.Background(), []string{"127.0.0.1:8200"}, nil, f, "", t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), f) {
+		t.Fatalf("want an error naming %s, got %v", f, err)
+	}
+}
+
+func TestPerSecondMean(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	pts := []Point{
+		{T: t0, V: map[string]float64{"x_sum": 10, "x_count": 5}},
+		{T: t0.Add(time.Second), V: map[string]float64{"x_sum": 30, "x_count": 10}}, // 20/5 = 4
+		{T: t0.Add(2 * time.Second), Err: "connection refused"},
+		{T: t0.Add(3 * time.Second), V: map[string]float64{"x_sum": 2, "x_count": 1}}, // restarted
+		{T: t0.Add(4 * time.Second), V: map[string]float64{"x_sum": 8, "x_count": 3}}, // 6/2 = 3
+	}
+	ts, m := PerSecondMean(pts, "x")
+	if len(m) != 2 || m[0] != 4 || m[1] != 3 || !ts[1].Equal(t0.Add(4*time.Second)) {
+		t.Fatalf("got %v %v", ts, m)
+	}
+}
