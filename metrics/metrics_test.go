@@ -58,14 +58,14 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]float64{
-		Quantile(RaftCommitTime, 0.5):       1.25,
-		Quantile(RaftCommitTime, 0.9):       2.5,
-		RaftCommitTime + "_sum":             123.5,
-		RaftCommitTime + "_count":           77,
+		Quantile(RaftCommitTime, 0.5):                                     1.25,
+		Quantile(RaftCommitTime, 0.9):                                     2.5,
+		RaftCommitTime + "_sum":                                           123.5,
+		RaftCommitTime + "_count":                                         77,
 		`vault_raft_leader_lastContact{peer_id="vault-2",quantile="0.5"}`: 12,
-		`vault_raft_leader_lastContact_count{peer_id="vault-2"}`:           30,
-		Quantile(HandleRequest, 0.99):                                      4.75,
-		`vault_core_unsealed{cluster="vault-cluster-1"}`:                   1,
+		`vault_raft_leader_lastContact_count{peer_id="vault-2"}`:          30,
+		Quantile(HandleRequest, 0.99):                                     4.75,
+		`vault_core_unsealed{cluster="vault-cluster-1"}`:                  1,
 	}
 	for k, w := range want {
 		if got, ok := v[k]; !ok || got != w {
