@@ -98,6 +98,7 @@ type Sample struct {
 	T         time.Time          `json:"t"` // start of the second
 	Ops       map[string]OpStats `json:"ops"`
 	LateSends int64              `json:"late_sends"`
+	Interval  float64            `json:"interval_s,omitempty"` // length of this sample; 1 except a run's last, partial one
 }
 
 // LedgerEntry is one line of ledger.jsonl. Outcome "ok" is an acknowledged
@@ -109,6 +110,8 @@ type LedgerEntry struct {
 	Version int       `json:"version,omitempty"`
 	Digest  string    `json:"digest,omitempty"` // hex sha256 of the value
 	Outcome string    `json:"outcome"`
+	Op      string    `json:"op,omitempty"`   // "write" or "delete"; empty means write
+	Sent    time.Time `json:"sent,omitzero"` // when the request left; T is when it was answered
 }
 
 // Expectation is one checked threshold of a scenario.
@@ -150,6 +153,17 @@ type Summary struct {
 	LateSends     int64              `json:"late_sends"`
 	TargetRate    float64            `json:"target_rate,omitempty"`
 	Duration      float64            `json:"duration_s,omitempty"`
+
+	// Load generator figures (see load's package doc).
+	AchievedRate    float64 `json:"achieved_rate,omitempty"`     // requests answered per second, all ops
+	RateReached     *bool   `json:"rate_reached,omitempty"`      // open loop: achieved ≥ 98 % of the target
+	LateThresholdMs float64 `json:"late_threshold_ms,omitempty"` // a send later than this after its intended time is late
+	MaxSendLagMs    float64 `json:"max_send_lag_ms,omitempty"`
+	PoolWaits       int64   `json:"pool_waits,omitempty"` // sends that waited for a free worker
+	PeakWorkers     int     `json:"peak_workers,omitempty"`
+	Verified        bool    `json:"verified,omitempty"`     // the ledger was read back
+	PresentKeys     int64   `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
+	DeletedKeys     int64   `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
 
 	Scenario     string        `json:"scenario,omitempty"`
 	Passed       *bool         `json:"passed,omitempty"`
