@@ -110,7 +110,7 @@ type LedgerEntry struct {
 	Version int       `json:"version,omitempty"`
 	Digest  string    `json:"digest,omitempty"` // hex sha256 of the value
 	Outcome string    `json:"outcome"`
-	Op      string    `json:"op,omitempty"`   // "write" or "delete"; empty means write
+	Op      string    `json:"op,omitempty"`  // "write" or "delete"; empty means write
 	Sent    time.Time `json:"sent,omitzero"` // when the request left; T is when it was answered
 }
 
