@@ -1,0 +1,22 @@
+name        = "baseline"
+description = "No fault: steady KV load on a healthy five-node cluster, the reference every other run is compared with."
+
+cluster {
+  nodes                  = 5
+  zones                  = 3
+  performance_multiplier = 1 # Vault's recommended production value: 1s raft timers
+}
+
+load {
+  rate     = 200
+  duration = "1m"
+  mix      = "read=80,write=20"
+  target   = "active"
+}
+
+expect {
+  lost_writes        = 0
+  max_unavailability = "0s"
+  max_error_rate     = 0
+  p99                = "250ms"
+}

@@ -1,0 +1,47 @@
+package scenarios
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// FuzzParse: no input may panic the parser, every rejection is an *Error
+// whose lines carry file:line:col, and every accepted scenario survives
+// Scale and a round trip through HCL().
+func FuzzParse(f *testing.F) {
+	for _, n := range shippedNames() {
+		src, _ := Source(n)
+		f.Add(string(src))
+	}
+	f.Add(`load { duration = "1m" }`)
+	f.Add("cluster {\n nodes = 4\n}\nload { duration = \"1m\" }\nfault \"kill\" {\n at = \"2m\"\n target = \"node9\"\n}\n")
+	f.Add(`load { duration = "1m" mix = "read=1e9" }`)
+	f.Add(`seed = 1e400
+load { duration = "1m" }`)
+	f.Add(`load { duration = "${"1"}m" }`)
+	f.Fuzz(func(t *testing.T, src string) {
+		sc, err := Parse("fuzz.hcl", []byte(src))
+		if err != nil {
+			var pe *Error
+			if !errors.As(err, &pe) {
+				t.Fatalf("error is %T: %v", err, err)
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !posRE.MatchString(line) {
+					t.Fatalf("line without position: %q", line)
+				}
+			}
+			return
+		}
+		for _, f := range []float64{1, 0.1, 0.013} {
+			s2, err := sc.Scale(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Parse("roundtrip.hcl", s2.HCL()); err != nil {
+				t.Fatalf("scaled by %g, the written scenario does not parse: %v\n%s\nfrom:\n%s", f, err, s2.HCL(), src)
+			}
+		}
+	})
+}

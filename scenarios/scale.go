@@ -1,0 +1,162 @@
+package scenarios
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Floors that Scale does not go below. Each exists because Vault (or the
+// measurement) has a minimum that a shorter duration would not respect, so a
+// CI run at --time-scale 0.1 would test nothing or fail for the wrong reason.
+// A floor never raises a duration above what the file says: a 500ms pause
+// written as such stays 500ms.
+const (
+	// Before-fault phase: the first fault comes after at least two whole
+	// one-second samples, so "before" has a baseline.
+	MinFaultAt = 2 * time.Second
+	// The whole load, so that before/during/after each get some samples.
+	MinLoadDuration = 10 * time.Second
+	// Latency faults: long enough for raft's heartbeats and a few hundred
+	// requests to go through the slow node.
+	MinLatencyDuration = 10 * time.Second
+	// healed_within when a fault replaces nodes: autopilot removes a dead
+	// server only after dead_server_last_contact_threshold, which Vault
+	// refuses to set below 1m, and counts the replacement healthy only after
+	// server_stabilization_time (10s by default); plus 20s for start,
+	// retry_join and auto-unseal.
+	MinHealedReplace = 90 * time.Second
+	// healed_within when nodes only restart: start, auto-unseal, raft
+	// catch-up and autopilot's 10s server_stabilization_time.
+	MinHealedRestart = 30 * time.Second
+)
+
+// minDisruption is the shortest pause or partition that still makes raft
+// act: a follower waits 1–2 heartbeat timeouts (1s × performance_multiplier)
+// before calling an election, so three election timeouts is the least that
+// reliably makes a paused or partitioned leader lose leadership.
+func minDisruption(c Cluster) time.Duration { return 3 * c.ElectionTimeout() }
+
+// Scale returns a copy of the scenario with every schedule duration
+// multiplied by f (--time-scale; f < 1 shrinks): the load's duration and
+// ramp, each fault's at, restart_after, replace_after, notice and duration,
+// and expect.healed_within. It leaves alone what raft's timers and the
+// hardware bound rather than the schedule: latency delay and jitter,
+// rolling_restart/recover_quorum timeouts, and the expectations
+// leader_within, max_unavailability, max_read_unavailability, p99 and
+// p99_during_fault. Durations are floored as documented on the Min*
+// constants; each floor that took effect is recorded in ScaleNotes.
+func (s *Scenario) Scale(f float64) (*Scenario, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 100 {
+		return nil, fmt.Errorf("time scale must be above 0 and at most 100, got %g", f)
+	}
+	c := *s
+	c.Faults = append([]Fault(nil), s.Faults...)
+	c.Warnings = append([]string(nil), s.Warnings...)
+	c.ScaleNotes = append([]string(nil), s.ScaleNotes...)
+	c.Expect = s.Expect.clone()
+	c.TimeScale = s.TimeScale * f
+
+	sc := func(what string, d, floor time.Duration) time.Duration {
+		out := time.Duration(math.Round(float64(d) * f))
+		if fl := min(d, floor); out < fl {
+			c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("%s: %s × %g = %s raised to %s (floor, see scenarios.Min*)", what, d, f, out, fl))
+			out = fl
+		}
+		// Keep whole milliseconds: the scaled scenario is written back as
+		// HCL (scenario.hcl in the run directory) and read again.
+		return out.Round(time.Millisecond)
+	}
+	c.Load.Duration = sc("load duration", s.Load.Duration, MinLoadDuration)
+	c.Load.Ramp = sc("load ramp", s.Load.Ramp, 0)
+	if c.Load.Ramp > c.Load.Duration {
+		c.Load.Ramp = c.Load.Duration
+	}
+	// Every fault's at moves by the same shift (rather than each being
+	// floored on its own) so the order and spacing constraints the file was
+	// validated against — e.g. recover_quorum after the reclaim's notice —
+	// still hold after scaling.
+	var shift time.Duration
+	if len(s.Faults) > 0 {
+		first := s.Faults[0].At
+		if fl := min(first, MinFaultAt); time.Duration(float64(first)*f) < fl {
+			shift = fl - time.Duration(float64(first)*f)
+			c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("fault schedule: every at moved %s later so the first fault comes after %s of load (floor, see scenarios.MinFaultAt)", shift.Round(time.Millisecond), fl))
+		}
+	}
+	replaces := false
+	var lastAt time.Duration
+	for i := range c.Faults {
+		ft := &c.Faults[i]
+		what := fmt.Sprintf("fault %d (%s)", ft.Index, ft.Kind)
+		ft.At = (time.Duration(math.Round(float64(ft.At)*f)) + shift).Round(time.Millisecond)
+		ft.RestartAfter = sc(what+" restart_after", ft.RestartAfter, 0)
+		ft.ReplaceAfter = sc(what+" replace_after", ft.ReplaceAfter, 0)
+		ft.Notice = sc(what+" notice", ft.Notice, 0)
+		switch ft.Kind {
+		case KindPause, KindPartition:
+			ft.Duration = sc(what+" duration", ft.Duration, minDisruption(s.Cluster))
+		case KindLatency:
+			ft.Duration = sc(what+" duration", ft.Duration, MinLatencyDuration)
+		}
+		if ft.Replace || ft.Kind == KindRecoverQuorum {
+			replaces = true
+		}
+		lastAt = max(lastAt, ft.At)
+	}
+	// Floors and the shift can push the last fault to or past the end of the
+	// load; lengthen the load rather than move a fault, so the schedule stays
+	// as written and every fault is still measured under load.
+	if len(c.Faults) > 0 && lastAt >= c.Load.Duration {
+		d := lastAt + MinFaultAt
+		c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("load duration: %s raised to %s so the last fault (at %s) happens under load", c.Load.Duration, d, lastAt))
+		c.Load.Duration = d
+	}
+	if h := c.Expect.HealedWithin; h != nil {
+		floor := MinHealedRestart
+		if replaces {
+			floor = MinHealedReplace
+		}
+		v := sc("expect healed_within", *h, floor)
+		c.Expect.HealedWithin = &v
+	}
+	return &c, nil
+}
+
+func (e Expect) clone() Expect {
+	cp := func(p *time.Duration) *time.Duration {
+		if p == nil {
+			return nil
+		}
+		v := *p
+		return &v
+	}
+	c := e
+	c.MaxUnavailability = cp(e.MaxUnavailability)
+	c.MaxReadUnavailability = cp(e.MaxReadUnavailability)
+	c.HealedWithin = cp(e.HealedWithin)
+	c.LeaderWithin = cp(e.LeaderWithin)
+	c.P99DuringFault = cp(e.P99DuringFault)
+	c.P99 = cp(e.P99)
+	if e.LostWrites != nil {
+		v := *e.LostWrites
+		c.LostWrites = &v
+	}
+	if e.NewLeader != nil {
+		v := *e.NewLeader
+		c.NewLeader = &v
+	}
+	if e.MinVotersAfter != nil {
+		v := *e.MinVotersAfter
+		c.MinVotersAfter = &v
+	}
+	if e.DeadPeersRemoved != nil {
+		v := *e.DeadPeersRemoved
+		c.DeadPeersRemoved = &v
+	}
+	if e.MaxErrorRate != nil {
+		v := *e.MaxErrorRate
+		c.MaxErrorRate = &v
+	}
+	return c
+}

@@ -1,0 +1,346 @@
+// Package scenarios reads, validates and scales vaultstorm scenario files.
+//
+// A scenario is HCL (the format of Vault's own configuration):
+//
+//	name        = "leader-kill"
+//	description = "SIGKILL the active node under load; restart it 20s later."
+//
+//	cluster {
+//	  nodes                  = 5
+//	  performance_multiplier = 1
+//	}
+//
+//	load {
+//	  rate     = 200
+//	  duration = "2m"
+//	  mix      = "read=80,write=20"
+//	}
+//
+//	fault "kill" {
+//	  at            = "30s"
+//	  target        = "leader"
+//	  restart_after = "20s"
+//	}
+//
+//	expect {
+//	  leader_within = "10s"
+//	  lost_writes   = 0
+//	}
+//
+// Parse returns a *Scenario whose every field is typed and defaulted (durations
+// as time.Duration, sizes in bytes), so the runner never re-parses strings.
+// Every problem in a file is reported with its file:line:column.
+package scenarios
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one parsed, validated scenario file.
+type Scenario struct {
+	Name        string
+	Description string
+	// Seed feeds every random choice of the run (random targets, the zone of
+	// `zone = "random"`, latency jitter). The file may set it; the runner's
+	// --seed overrides it by assigning this field before the run.
+	Seed int64
+
+	Cluster Cluster
+	Load    LoadSpec
+	Faults  []Fault // in file order, which is also the order of At (validated)
+	Expect  Expect
+
+	// TimeScale is 1 for a scenario as written and f after Scale(f).
+	TimeScale float64
+	// ScaleNotes says which durations Scale could not shrink fully because
+	// Vault or the measurement has a hard minimum (see scale.go). The runner
+	// should log them as events.
+	ScaleNotes []string
+
+	// File is where the scenario came from: a path, or "shipped:NAME".
+	File string
+	// Warnings are diagnostics that do not stop a run (e.g. a fault that
+	// loses quorum with no recover_quorum after it), each "file:line:col: text".
+	Warnings []string
+}
+
+// Rand returns a generator seeded from Seed: the same seed gives the same
+// sequence of choices in every run, so a failing CI run can be repeated.
+func (s *Scenario) Rand() *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(s.Seed), 0x7661756c7473746d)) // "vaultstm"
+}
+
+// Provider names.
+const (
+	ProviderProcess  = "process"
+	ProviderDocker   = "docker"
+	ProviderExternal = "external"
+)
+
+// Storage names.
+const (
+	StorageRAID0 = "raid0"
+	StorageDir   = "dir"
+)
+
+// Cluster is the `cluster` block.
+type Cluster struct {
+	Nodes        int    // odd; default 5
+	Provider     string // ProviderProcess (default) | ProviderDocker | ProviderExternal
+	Storage      string // StorageRAID0 (default) | StorageDir
+	DiskSize     int64  // bytes per member disk; default 256 MiB
+	DisksPerNode int    // RAID0 members per node; default 2
+	VaultVersion string // e.g. "1.21.0"; "" = the harness's pinned build
+	VaultBin     string // path of a vault binary; excludes VaultVersion
+	Zones        int    // default 3 (capped at Nodes)
+	// PerformanceMultiplier is Vault's raft performance_multiplier
+	// (0 = Vault's default, 5; 1 = the value Vault recommends for production).
+	PerformanceMultiplier int
+}
+
+// NodeNames returns the nodes' names, node1…nodeN, in address order
+// (node N listens on 127.0.0.(10+N) with the process provider).
+func (c Cluster) NodeNames() []string {
+	names := make([]string, c.Nodes)
+	for i := range names {
+		names[i] = NodeName(i + 1)
+	}
+	return names
+}
+
+// NodeName is the name of the i-th node (1-based).
+func NodeName(i int) string { return "node" + strconv.Itoa(i) }
+
+// ZoneNames returns zone-a, zone-b, … for the cluster's zone count.
+func (c Cluster) ZoneNames() []string {
+	names := make([]string, c.Zones)
+	for i := range names {
+		names[i] = zoneName(i)
+	}
+	return names
+}
+
+func zoneName(i int) string {
+	if i < 26 {
+		return "zone-" + string(rune('a'+i))
+	}
+	return "zone-" + strconv.Itoa(i+1)
+}
+
+// ZoneOf returns the zone label of the i-th node (1-based). Nodes are dealt
+// round-robin, as an autoscaling group balances instances over zones: five
+// nodes over three zones are a,b,c,a,b (2/2/1), so no zone holds a quorum.
+func (c Cluster) ZoneOf(i int) string {
+	if c.Zones <= 0 {
+		return zoneName(0)
+	}
+	return zoneName((i - 1) % c.Zones)
+}
+
+// ZoneNodes returns the names of the nodes in a zone, in address order.
+func (c Cluster) ZoneNodes(zone string) []string {
+	var out []string
+	for i := 1; i <= c.Nodes; i++ {
+		if c.ZoneOf(i) == zone {
+			out = append(out, NodeName(i))
+		}
+	}
+	return out
+}
+
+// Quorum is the number of voters raft needs to elect a leader and commit.
+func (c Cluster) Quorum() int { return c.Nodes/2 + 1 }
+
+// Multiplier is the effective raft performance multiplier (Vault treats 0 as 5).
+func (c Cluster) Multiplier() int {
+	if c.PerformanceMultiplier <= 0 {
+		return 5
+	}
+	return c.PerformanceMultiplier
+}
+
+// ElectionTimeout is raft's heartbeat/election timeout in Vault: 1 s times
+// the performance multiplier. A follower calls an election after 1–2 of
+// these without hearing from the leader, so a new leader is normally there
+// within about 2–3 × ElectionTimeout of a leader's death.
+func (c Cluster) ElectionTimeout() time.Duration {
+	return time.Duration(c.Multiplier()) * time.Second
+}
+
+// LoadSpec is the `load` block: the options of `vaultstorm load`.
+type LoadSpec struct {
+	Rate         float64       // requests/s (open loop); default 200
+	RampFrom     float64       // start rate of the ramp; = Rate when no ramp
+	Ramp         time.Duration // ramp from RampFrom to Rate over this; 0 = none
+	Workers      int           // > 0: closed loop with this many workers (Rate ignored)
+	Duration     time.Duration // required
+	Mix          Mix           // default read=80,write=20
+	Keys         int           // key space; default 1000
+	Distribution string        // "uniform" (default) | "zipfian"
+	ValueSize    int           // bytes; default 256
+	Target       string        // "active" (default) | "all" | a node name
+	Mount        string        // KV v2 mount; default "vaultstorm"
+}
+
+// Mix holds the relative weights of the KV operations.
+type Mix struct {
+	Read, Write, List, Delete int
+}
+
+// String renders the mix as the `--mix` flag of `vaultstorm load` takes it.
+func (m Mix) String() string {
+	var parts []string
+	for _, p := range []struct {
+		n string
+		v int
+	}{{"read", m.Read}, {"write", m.Write}, {"list", m.List}, {"delete", m.Delete}} {
+		if p.v > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", p.n, p.v))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// Kind is a fault kind, the label of a `fault "KIND"` block.
+type Kind string
+
+// Fault kinds.
+const (
+	KindKill           Kind = "kill"            // SIGKILL, optional restart
+	KindStop           Kind = "stop"            // SIGTERM, optional restart
+	KindPause          Kind = "pause"           // SIGSTOP for Duration, then SIGCONT
+	KindSpotReclaim    Kind = "spot_reclaim"    // notice, then instance and its disks gone, replacement
+	KindZoneOutage     Kind = "zone_outage"     // every node of one zone lost at once
+	KindDiskLoss       Kind = "disk_loss"       // one RAID0 member fails: node's data gone, node replaced
+	KindPartition      Kind = "partition"       // node cut off from its peers for Duration
+	KindLatency        Kind = "latency"         // delay/jitter/loss on the node's traffic for Duration
+	KindRollingRestart Kind = "rolling_restart" // every node restarted in turn
+	KindRecoverQuorum  Kind = "recover_quorum"  // peers.json outage recovery on the survivors
+)
+
+// Kinds lists every fault kind in documentation order.
+var Kinds = []Kind{KindKill, KindStop, KindPause, KindSpotReclaim, KindZoneOutage,
+	KindDiskLoss, KindPartition, KindLatency, KindRollingRestart, KindRecoverQuorum}
+
+// TargetKind says how a fault picks its node(s).
+type TargetKind string
+
+// Target kinds.
+const (
+	TargetLeader   TargetKind = "leader"   // the active node at fault time
+	TargetFollower TargetKind = "follower" // standby node(s), chosen with the seeded Rand
+	TargetRandom   TargetKind = "random"   // any node(s), chosen with the seeded Rand
+	TargetNode     TargetKind = "node"     // the node named Name
+	TargetZone     TargetKind = "zone"     // every node of zone Name
+)
+
+// Target is a fault's `target`.
+type Target struct {
+	Kind TargetKind
+	Name string // node name for TargetNode, zone name for TargetZone
+}
+
+// String renders the target as it is written in a scenario file.
+func (t Target) String() string {
+	if t.Kind == TargetNode || t.Kind == TargetZone {
+		return t.Name
+	}
+	return string(t.Kind)
+}
+
+// Fault is one `fault "KIND"` block. Fields a kind does not take are zero.
+type Fault struct {
+	Index int  // 1-based position in the file, as in rundir.Event.Fault
+	Kind  Kind // label of the block
+	At    time.Duration
+	// Target: kill, stop, pause, spot_reclaim, disk_loss, partition, latency.
+	// Zero for zone_outage (see Zone), rolling_restart and recover_quorum
+	// (they act on every node).
+	Target Target
+	// Count is how many nodes Target picks (follower and random targets);
+	// 1 otherwise. For a zone target it is the zone's size.
+	Count int
+
+	// kill, stop: restart the same node (same data) RestartAfter after the fault.
+	Restart      bool
+	RestartAfter time.Duration
+
+	// spot_reclaim, zone_outage, disk_loss: start a replacement node (new,
+	// empty disks) ReplaceAfter after the node was lost.
+	Replace      bool
+	ReplaceAfter time.Duration
+
+	// spot_reclaim: interruption notice; At is when the notice is given and
+	// the instance disappears At+Notice later (AWS gives 2 minutes).
+	Notice time.Duration
+
+	// zone_outage: "zone-a"…, or "leader" (the active node's zone) or
+	// "random" (seeded).
+	Zone string
+
+	// disk_loss: index (0-based) of the RAID0 member that fails.
+	Disk int
+
+	// pause, partition, latency: how long the fault lasts.
+	Duration time.Duration
+
+	// latency: added one-way delay on packets the node sends, uniform jitter
+	// of ± Jitter, and the percentage of those packets dropped.
+	Delay  time.Duration
+	Jitter time.Duration
+	Loss   float64
+
+	// rolling_restart: wait for the cluster to heal between nodes (and give
+	// up after Timeout per node); restart the active node last, as an
+	// upgrade does. Signal is "stop" (SIGTERM, default) or "kill".
+	WaitHealthy bool
+	LeaderLast  bool
+	Timeout     time.Duration
+	Signal      Kind
+
+	// recover_quorum: Timeout bounds the wait for the recovered cluster to
+	// elect a leader.
+}
+
+// End is when the fault's own action is over, relative to load start:
+// At+Duration for timed faults, At+Notice for spot_reclaim, At otherwise.
+// Recovery (restart, replacement, healing) comes after it.
+func (f Fault) End() time.Duration {
+	switch f.Kind {
+	case KindPause, KindPartition, KindLatency:
+		return f.At + f.Duration
+	case KindSpotReclaim:
+		return f.At + f.Notice
+	}
+	return f.At
+}
+
+// Expect is the `expect` block. A nil field is not checked.
+type Expect struct {
+	// Longest run of failed writes (reads) overlapping any fault.
+	MaxUnavailability     *time.Duration
+	MaxReadUnavailability *time.Duration
+	// Acknowledged writes not readable after the run.
+	LostWrites *int
+	// From t_fault until all expected nodes are unsealed voters and
+	// autopilot is healthy.
+	HealedWithin *time.Duration
+	// From t_fault until a leader other than a dead node (faults on the leader).
+	LeaderWithin *time.Duration
+	// Whether leadership moves to another node during the fault: true for
+	// faults on the leader, false to assert a follower fault leaves it alone.
+	NewLeader *bool
+	// p99 of all operations while a fault is active, and over the whole run.
+	P99DuringFault *time.Duration
+	P99            *time.Duration
+	// Voters in the raft configuration when the run ends.
+	MinVotersAfter *int
+	// Every node lost for good is gone from the raft configuration at the end.
+	DeadPeersRemoved *bool
+	// Most failed operations allowed over the whole run, in percent.
+	MaxErrorRate *float64
+}

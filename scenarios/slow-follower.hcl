@@ -1,0 +1,32 @@
+name        = "slow-follower"
+description = "200ms ± 50ms delay and 1% loss on everything one standby sends, for a minute: commits need only a majority, so neither leadership nor latency should suffer."
+
+cluster {
+  nodes                  = 5
+  zones                  = 3
+  performance_multiplier = 1
+}
+
+load {
+  rate     = 200
+  duration = "2m30s"
+  target   = "active"
+}
+
+fault "latency" {
+  at       = "30s"
+  target   = "follower"
+  delay    = "200ms"
+  jitter   = "50ms"
+  loss     = 1
+  duration = "1m"
+}
+
+expect {
+  new_leader         = false
+  max_unavailability = "2s"
+  p99_during_fault   = "250ms"
+  healed_within      = "1m30s"
+  min_voters_after   = 5
+  lost_writes        = 0
+}

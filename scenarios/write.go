@@ -1,0 +1,157 @@
+package scenarios
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// HCL renders the scenario as a complete scenario file, every default
+// spelled out: this is the "scenario as run" (rundir.ScenarioFile), so a
+// report can show exactly what ran after --time-scale and --seed, and Parse
+// of the output gives back an equal Scenario.
+func (s *Scenario) HCL() []byte {
+	f := hclwrite.NewEmptyFile()
+	body := f.Body()
+	if s.TimeScale != 0 && s.TimeScale != 1 {
+		comment(body, fmt.Sprintf("time scale %g", s.TimeScale))
+		for _, n := range s.ScaleNotes {
+			comment(body, n)
+		}
+	}
+	body.SetAttributeValue("name", cty.StringVal(s.Name))
+	if s.Description != "" {
+		body.SetAttributeValue("description", cty.StringVal(s.Description))
+	}
+	body.SetAttributeValue("seed", cty.NumberIntVal(s.Seed))
+
+	body.AppendNewline()
+	c := body.AppendNewBlock("cluster", nil).Body()
+	cl := s.Cluster
+	c.SetAttributeValue("nodes", cty.NumberIntVal(int64(cl.Nodes)))
+	c.SetAttributeValue("provider", cty.StringVal(cl.Provider))
+	c.SetAttributeValue("storage", cty.StringVal(cl.Storage))
+	c.SetAttributeValue("disk_size", cty.StringVal(fmtSize(cl.DiskSize)))
+	c.SetAttributeValue("disks_per_node", cty.NumberIntVal(int64(cl.DisksPerNode)))
+	if cl.VaultVersion != "" {
+		c.SetAttributeValue("vault_version", cty.StringVal(cl.VaultVersion))
+	}
+	if cl.VaultBin != "" {
+		c.SetAttributeValue("vault_bin", cty.StringVal(cl.VaultBin))
+	}
+	c.SetAttributeValue("zones", cty.NumberIntVal(int64(cl.Zones)))
+	c.SetAttributeValue("performance_multiplier", cty.NumberIntVal(int64(cl.PerformanceMultiplier)))
+
+	body.AppendNewline()
+	l := body.AppendNewBlock("load", nil).Body()
+	ld := s.Load
+	if ld.Workers > 0 {
+		l.SetAttributeValue("workers", cty.NumberIntVal(int64(ld.Workers)))
+	} else {
+		l.SetAttributeValue("rate", cty.NumberFloatVal(ld.Rate))
+		if ld.Ramp > 0 {
+			l.SetAttributeValue("ramp_from", cty.NumberFloatVal(ld.RampFrom))
+			l.SetAttributeValue("ramp", dur(ld.Ramp))
+		}
+	}
+	l.SetAttributeValue("duration", dur(ld.Duration))
+	l.SetAttributeValue("mix", cty.StringVal(ld.Mix.String()))
+	l.SetAttributeValue("keys", cty.NumberIntVal(int64(ld.Keys)))
+	l.SetAttributeValue("distribution", cty.StringVal(ld.Distribution))
+	l.SetAttributeValue("value_size", cty.NumberIntVal(int64(ld.ValueSize)))
+	l.SetAttributeValue("target", cty.StringVal(ld.Target))
+	l.SetAttributeValue("mount", cty.StringVal(ld.Mount))
+
+	for _, ft := range s.Faults {
+		body.AppendNewline()
+		b := body.AppendNewBlock("fault", []string{string(ft.Kind)}).Body()
+		takes := plainNames(faultAttrs[ft.Kind])
+		has := func(n string) bool { return slices.Contains(takes, n) }
+		b.SetAttributeValue("at", dur(ft.At))
+		if has("target") {
+			b.SetAttributeValue("target", cty.StringVal(ft.Target.String()))
+		}
+		if has("count") && (ft.Target.Kind == TargetFollower || ft.Target.Kind == TargetRandom) {
+			b.SetAttributeValue("count", cty.NumberIntVal(int64(ft.Count)))
+		}
+		if has("restart_after") && ft.Restart {
+			b.SetAttributeValue("restart_after", dur(ft.RestartAfter))
+		}
+		if has("notice") {
+			b.SetAttributeValue("notice", dur(ft.Notice))
+		}
+		if has("zone") {
+			b.SetAttributeValue("zone", cty.StringVal(ft.Zone))
+		}
+		if has("disk") {
+			b.SetAttributeValue("disk", cty.NumberIntVal(int64(ft.Disk)))
+		}
+		if has("replace") {
+			b.SetAttributeValue("replace", cty.BoolVal(ft.Replace))
+			b.SetAttributeValue("replace_after", dur(ft.ReplaceAfter))
+		}
+		if has("delay") {
+			b.SetAttributeValue("delay", dur(ft.Delay))
+			b.SetAttributeValue("jitter", dur(ft.Jitter))
+			b.SetAttributeValue("loss", cty.NumberFloatVal(ft.Loss))
+		}
+		if has("duration") {
+			b.SetAttributeValue("duration", dur(ft.Duration))
+		}
+		if has("wait_healthy") {
+			b.SetAttributeValue("wait_healthy", cty.BoolVal(ft.WaitHealthy))
+			b.SetAttributeValue("leader_last", cty.BoolVal(ft.LeaderLast))
+			b.SetAttributeValue("signal", cty.StringVal(string(ft.Signal)))
+		}
+		if has("timeout") {
+			b.SetAttributeValue("timeout", dur(ft.Timeout))
+		}
+	}
+
+	e := s.Expect
+	if e != (Expect{}) {
+		body.AppendNewline()
+		b := body.AppendNewBlock("expect", nil).Body()
+		optDur := func(n string, d *time.Duration) {
+			if d != nil {
+				b.SetAttributeValue(n, dur(*d))
+			}
+		}
+		optDur("max_unavailability", e.MaxUnavailability)
+		optDur("max_read_unavailability", e.MaxReadUnavailability)
+		if e.LostWrites != nil {
+			b.SetAttributeValue("lost_writes", cty.NumberIntVal(int64(*e.LostWrites)))
+		}
+		optDur("healed_within", e.HealedWithin)
+		optDur("leader_within", e.LeaderWithin)
+		if e.NewLeader != nil {
+			b.SetAttributeValue("new_leader", cty.BoolVal(*e.NewLeader))
+		}
+		optDur("p99_during_fault", e.P99DuringFault)
+		optDur("p99", e.P99)
+		if e.MinVotersAfter != nil {
+			b.SetAttributeValue("min_voters_after", cty.NumberIntVal(int64(*e.MinVotersAfter)))
+		}
+		if e.DeadPeersRemoved != nil {
+			b.SetAttributeValue("dead_peers_removed", cty.BoolVal(*e.DeadPeersRemoved))
+		}
+		if e.MaxErrorRate != nil {
+			b.SetAttributeValue("max_error_rate", cty.NumberFloatVal(*e.MaxErrorRate))
+		}
+	}
+	return hclwrite.Format(f.Bytes())
+}
+
+func comment(b *hclwrite.Body, text string) {
+	b.AppendUnstructuredTokens(hclwrite.Tokens{{
+		Type:  hclsyntax.TokenComment,
+		Bytes: []byte("# " + strings.ReplaceAll(text, "\n", " ") + "\n"),
+	}})
+}
+
+func dur(d time.Duration) cty.Value { return cty.StringVal(d.String()) }
