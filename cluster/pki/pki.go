@@ -11,9 +11,11 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -74,12 +76,25 @@ type Inputs struct {
 	serverTemplJSON []byte
 }
 
+//go:embed seed/*.json
+var seedFS embed.FS
+
+// SeedInputs are the seed architecture's own cfssl files, built in.
+func SeedInputs() (*Inputs, error) {
+	sub, _ := fs.Sub(seedFS, "seed")
+	return loadInputs(sub, "(built-in seed PKI)")
+}
+
 // LoadInputs reads the four cfssl input files from dir, with errors that
 // name the file and the line and column of a JSON mistake.
 func LoadInputs(dir string) (*Inputs, error) {
+	return loadInputs(os.DirFS(dir), dir)
+}
+
+func loadInputs(fsys fs.FS, dir string) (*Inputs, error) {
 	in := &Inputs{}
 	cfgPath := filepath.Join(dir, ConfigFile)
-	raw, err := os.ReadFile(cfgPath)
+	raw, err := fs.ReadFile(fsys, ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("pki inputs: %w", err)
 	}
@@ -108,7 +123,7 @@ func LoadInputs(dir string) (*Inputs, error) {
 		dst  **csr.CertificateRequest
 	}{{RootCSRFile, &in.Root}, {IntermediateCSRFile, &in.Intermediate}, {ServerCSRFile, &in.ServerTemplate}} {
 		path := filepath.Join(dir, f.name)
-		raw, err := os.ReadFile(path)
+		raw, err := fs.ReadFile(fsys, f.name)
 		if err != nil {
 			return nil, fmt.Errorf("pki inputs: %w", err)
 		}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestGenerateChain(t *testing.T) {
-	in, err := LoadInputs("../../testdata/pki")
+	in, err := SeedInputs()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestLoadInputsErrors(t *testing.T) {
 	for _, c := range cases {
 		dir := t.TempDir()
 		for _, f := range []string{ConfigFile, RootCSRFile, IntermediateCSRFile, ServerCSRFile} {
-			b, err := os.ReadFile(filepath.Join("../../testdata/pki", f))
+			b, err := os.ReadFile(filepath.Join("seed", f))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,0 +1,152 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/vaultstorm/vaultstorm/cluster/pki"
+)
+
+// clients hands out one vault/api client per node, all verifying TLS
+// against the root CA alone and sharing one connection pool.
+type clients struct {
+	c    *Cluster
+	once sync.Once
+	err  error
+	tr   *http.Transport
+	mu   sync.Mutex
+	m    map[string]*api.Client
+}
+
+func newClients(c *Cluster) *clients { return &clients{c: c, m: map[string]*api.Client{}} }
+
+func (cs *clients) transport() (*http.Transport, error) {
+	cs.once.Do(func() {
+		pool, err := pki.RootPool(cs.c.TLSDir())
+		if err != nil {
+			cs.err = fmt.Errorf("load root CA: %w", err)
+			return
+		}
+		cs.tr = &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 8,
+			IdleConnTimeout:     30 * time.Second,
+		}
+	})
+	return cs.tr, cs.err
+}
+
+// get returns the client for n, with token set (the seal's own root token
+// for the seal node, the cluster's root token otherwise, none before init).
+func (cs *clients) get(n *Node) (*api.Client, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cl, ok := cs.m[n.Name]; ok {
+		return cl, nil
+	}
+	tr, err := cs.transport()
+	if err != nil {
+		return nil, err
+	}
+	cfg := &api.Config{
+		Address:    n.APIAddr(),
+		HttpClient: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		MaxRetries: 0, // a probe reports what it saw; retries would hide it
+		Timeout:    10 * time.Second,
+	}
+	cl, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client for %s: %w", n.Name, err)
+	}
+	cl.ClearToken() // NewClient picks up VAULT_TOKEN from the environment
+	if tok, err := cs.c.token(n.Role); err == nil {
+		cl.SetToken(tok)
+	}
+	cs.m[n.Name] = cl
+	return cl, nil
+}
+
+// reset drops cached clients, e.g. after init wrote a token.
+func (cs *clients) reset() {
+	cs.mu.Lock()
+	cs.m = map[string]*api.Client{}
+	cs.mu.Unlock()
+}
+
+func (c *Cluster) token(role string) (string, error) {
+	f := RootTokenFile
+	if role == RoleSeal {
+		f = sealRootTokenFile
+	}
+	b, err := os.ReadFile(c.secret(f))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// Client returns an API client for the named node (root token set).
+func (c *Cluster) Client(n *Node) (*api.Client, error) { return c.clients.get(n) }
+
+// waitAPI waits until n answers sys/health at all (sealed or not), failing
+// early when its process died, with the end of its log.
+func (c *Cluster) waitAPI(ctx context.Context, n *Node, timeout time.Duration) error {
+	cl, err := c.clients.get(n)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		hctx, hcancel := context.WithTimeout(ctx, time.Second)
+		_, err := cl.Sys().HealthWithContext(hctx)
+		hcancel()
+		if err == nil {
+			return nil
+		}
+		if !c.provider.Alive(ctx, c, n) {
+			return fmt.Errorf("%s exited during start-up; end of %s:\n%s", n.Name, c.LogFile(n.Name), tail(c.LogFile(n.Name), 8))
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("%s did not answer on %s within %s: %v", n.Name, n.APIAddr(), timeout, err)
+			}
+			return ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// tail returns the last n lines of a file, for error messages.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return "  " + strings.Join(lines, "\n  ")
+}
+
+// RootToken reads the cluster's root token from its 0600 file.
+func (c *Cluster) RootToken() (string, error) {
+	t, err := c.token(RoleVoter)
+	if err != nil {
+		return "", fmt.Errorf("read root token: %w", err)
+	}
+	return t, nil
+}

@@ -1,0 +1,214 @@
+// Package cluster stands up, inspects, breaks and removes a Vault cluster on
+// integrated (raft) storage built like the seed architecture: PKI from a
+// cfssl root and intermediate CA, RAID0 data disks, transit auto-unseal,
+// retry_join, and autopilot that removes dead servers.
+//
+// A Cluster is its directory: state.json records every process, loop
+// device and mount it made, so `down` works after the harness was killed.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/cluster/storage"
+)
+
+// Spec is what `up` builds.
+type Spec struct {
+	Nodes                 int           `json:"nodes"`
+	Provider              string        `json:"provider"`
+	Storage               storage.Kind  `json:"storage"` // "" = best RAID0 available
+	Disks                 int           `json:"disks"`
+	DiskSize              int64         `json:"disk_size"`
+	Zones                 int           `json:"zones"`
+	PerformanceMultiplier int           `json:"performance_multiplier"`
+	StabilizationTime     time.Duration `json:"server_stabilization_time"`
+	DeadServerThreshold   time.Duration `json:"dead_server_last_contact_threshold"`
+	PKIDir                string        `json:"pki_dir"`
+}
+
+// DefaultSpec is a five-voter cluster on btrfs or md RAID0 of two 256 MiB
+// loop devices per node, three zones, and HashiCorp's production raft
+// timing (performance_multiplier 1).
+func DefaultSpec() Spec {
+	return Spec{
+		Nodes:                 5,
+		Provider:              "process",
+		Disks:                 2,
+		DiskSize:              256 << 20,
+		Zones:                 3,
+		PerformanceMultiplier: 1,
+		StabilizationTime:     2 * time.Second,
+		DeadServerThreshold:   time.Minute,
+	}
+}
+
+// Validate checks the spec before anything is made.
+func (s Spec) Validate() error {
+	if s.Nodes < 1 || s.Nodes%2 == 0 {
+		return fmt.Errorf("--nodes %d: raft needs an odd number of voters (1, 3, 5, 7, 9)", s.Nodes)
+	}
+	if s.Nodes > 9 {
+		return fmt.Errorf("--nodes %d: at most 9 nodes (loopback addresses 127.0.0.11-19)", s.Nodes)
+	}
+	if s.PerformanceMultiplier < 1 || s.PerformanceMultiplier > 10 {
+		return fmt.Errorf("--performance-multiplier %d: must be 1-10 (1 is HashiCorp's production recommendation)", s.PerformanceMultiplier)
+	}
+	if s.Zones < 1 {
+		return fmt.Errorf("--zones %d: need at least one zone", s.Zones)
+	}
+	if s.DeadServerThreshold < time.Minute {
+		return fmt.Errorf("dead server threshold %s: Vault refuses less than 1m", s.DeadServerThreshold)
+	}
+	if s.StabilizationTime < time.Second {
+		return fmt.Errorf("server stabilization time %s: must be at least 1s", s.StabilizationTime)
+	}
+	if s.Storage != storage.Dir {
+		return storage.Spec{Kind: storage.BtrfsRAID0, Disks: s.Disks, Size: s.DiskSize}.Validate()
+	}
+	return nil
+}
+
+// Provider runs nodes somewhere: local processes, containers, or an
+// existing fleet driven by commands.
+type Provider interface {
+	Name() string
+	// Prepare makes what all nodes share (a network, an image).
+	Prepare(ctx context.Context, c *Cluster) error
+	// Start runs n's server with its configuration and data disk.
+	Start(ctx context.Context, c *Cluster, n *Node) error
+	// Signal sends sig to n's server; SIGTERM and SIGKILL wait until it is gone.
+	Signal(ctx context.Context, c *Cluster, n *Node, sig syscall.Signal) error
+	// Alive reports whether n's server is running (a paused one is).
+	Alive(ctx context.Context, c *Cluster, n *Node) bool
+	// Teardown removes what Prepare made.
+	Teardown(ctx context.Context, c *Cluster) error
+}
+
+func newProvider(name string) (Provider, error) {
+	switch name {
+	case "", "process":
+		return processProvider{}, nil
+	case "docker", "external":
+		return nil, fmt.Errorf("provider %q is not implemented yet: use --provider process", name)
+	default:
+		return nil, fmt.Errorf("unknown provider %q (process, docker, external)", name)
+	}
+}
+
+// Cluster is a live cluster and its directory.
+type Cluster struct {
+	Dir      string
+	State    *State
+	provider Provider
+	file     *stateFile
+	clients  *clients
+}
+
+// Progress is told when a bring-up stage starts and ends.
+type Progress interface {
+	Stage(name string, total int)
+	Step(name string)
+	Done(name string)
+}
+
+type noProgress struct{}
+
+func (noProgress) Stage(string, int) {}
+func (noProgress) Step(string)       {}
+func (noProgress) Done(string)       {}
+
+// Open loads the cluster recorded in dir.
+func Open(dir string) (*Cluster, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadState(abs)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newProvider(st.Provider)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: abs, State: st, provider: p, file: &stateFile{path: filepath.Join(abs, StateFile)}}
+	c.clients = newClients(c)
+	return c, nil
+}
+
+// Save writes the state file.
+func (c *Cluster) Save() error { return c.file.save(c.State) }
+
+// Provider returns the provider the cluster runs on.
+func (c *Cluster) Provider() Provider { return c.provider }
+
+// Node returns the named node of the cluster under test.
+func (c *Cluster) Node(name string) (*Node, error) {
+	for _, n := range c.State.Nodes {
+		if n.Name == name {
+			return n, nil
+		}
+	}
+	names := make([]string, len(c.State.Nodes))
+	for i, n := range c.State.Nodes {
+		names[i] = n.Name
+	}
+	return nil, fmt.Errorf("no node %q (nodes: %v)", name, names)
+}
+
+// Alive reports whether any recorded server still runs.
+func (c *Cluster) Alive(ctx context.Context) bool {
+	for _, n := range c.all() {
+		if c.provider.Alive(ctx, c, n) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Cluster) all() []*Node {
+	out := append([]*Node(nil), c.State.Nodes...)
+	if c.State.Seal != nil {
+		out = append(out, c.State.Seal)
+	}
+	return out
+}
+
+var versionRE = regexp.MustCompile(`Vault v(\d+\.\d+\.\d+\S*)`)
+
+// VaultVersion runs `bin version` and returns e.g. "1.21.0", or an error
+// that says the binary is missing or not Vault.
+func VaultVersion(ctx context.Context, bin string) (string, error) {
+	if bin == "" {
+		return "", errors.New("no Vault binary: run `make vault` or pass --vault-bin PATH")
+	}
+	st, err := os.Stat(bin)
+	if err != nil {
+		return "", fmt.Errorf("--vault-bin %s: %w (run `make vault` or pass the path of a vault binary)", bin, errors.Unwrap(err))
+	}
+	if st.IsDir() || st.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("--vault-bin %s: not an executable file", bin)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	m := versionRE.FindSubmatch(out)
+	if err != nil || m == nil {
+		return "", fmt.Errorf("--vault-bin %s: `version` did not print a Vault version; is this a vault binary?", bin)
+	}
+	return string(m[1]), nil
+}
+
+// ipFor is node i's loopback address: the seal is .10, node1 .11, …
+func ipFor(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i) }
+
+func zoneFor(i, zones int) string { return fmt.Sprintf("zone-%c", 'a'+(i-1)%zones) }

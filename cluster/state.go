@@ -1,0 +1,121 @@
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/cluster/storage"
+)
+
+// Files and folders inside a cluster directory.
+const (
+	StateFile     = "state.json"
+	TLSDir        = ".tls"
+	SecretsDir    = "secrets"
+	RootTokenFile = "root-token"         // under SecretsDir, 0600
+	RecoveryFile  = "recovery-keys.json" // under SecretsDir, 0600
+	SealKeysFile  = "seal-init.json"     // under SecretsDir, 0600
+	NodesDir      = "nodes"              // per node: config, log
+	DisksDir      = "disks"              // sparse backing files of the arrays
+)
+
+// Phase of the cluster's life recorded in the state.
+const (
+	PhaseStarting = "starting"
+	PhaseUp       = "up"
+)
+
+// Node roles.
+const (
+	RoleSeal  = "seal"  // the transit Vault that stands in for the cloud KMS
+	RoleVoter = "voter" // a raft node of the cluster under test
+)
+
+// Node is one Vault server: identity, where it listens, its process and its
+// data disk. It is plain data, saved in state.json.
+type Node struct {
+	Name        string        `json:"name"`
+	Role        string        `json:"role"`
+	NodeID      string        `json:"node_id"`
+	IP          string        `json:"ip"`
+	Zone        string        `json:"zone,omitempty"`
+	Generation  int           `json:"generation"` // bumped by each replace
+	PID         int           `json:"pid,omitempty"`
+	PIDStart    uint64        `json:"pid_start,omitempty"` // /proc start time, guards against PID reuse
+	ContainerID string        `json:"container_id,omitempty"`
+	Array       storage.Array `json:"storage"`
+}
+
+// APIAddr is the node's HTTPS API address.
+func (n *Node) APIAddr() string { return fmt.Sprintf("https://%s:%d", n.IP, APIPort) }
+
+// ClusterAddr is the node's raft/cluster address.
+func (n *Node) ClusterAddr() string { return fmt.Sprintf("https://%s:%d", n.IP, ClusterPort) }
+
+// Ports, the same on every node like on real hosts.
+const (
+	APIPort     = 8200
+	ClusterPort = 8201
+)
+
+// State is state.json: everything needed to find and remove what a cluster
+// made, even when the process that made it is gone.
+type State struct {
+	Provider     string    `json:"provider"`
+	Phase        string    `json:"phase"`
+	Created      time.Time `json:"created"`
+	VaultBin     string    `json:"vault_bin"`
+	VaultVersion string    `json:"vault_version"`
+	Spec         Spec      `json:"spec"`
+	Seal         *Node     `json:"seal,omitempty"`
+	Nodes        []*Node   `json:"nodes"`
+	// Retired arrays are being destroyed; kept until they are.
+	Retired []storage.Array `json:"retired,omitempty"`
+}
+
+// stateFile guards writes of state.json within one process; the file is
+// replaced atomically so a reader never sees half of it.
+type stateFile struct {
+	mu   sync.Mutex
+	path string
+}
+
+func (f *stateFile) save(s *State) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := f.path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	if err := os.Rename(tmp, f.path); err != nil {
+		return fmt.Errorf("save cluster state: %w", err)
+	}
+	return nil
+}
+
+// ErrNoCluster means the directory holds no cluster state.
+var ErrNoCluster = errors.New("no cluster")
+
+func loadState(dir string) (*State, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s: run `vaultstorm up` first", ErrNoCluster, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+	}
+	return &s, nil
+}

@@ -1,0 +1,360 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/vaultstorm/vaultstorm/cluster/pki"
+	"github.com/vaultstorm/vaultstorm/cluster/storage"
+)
+
+const (
+	sealKeyName       = "autounseal"
+	sealPolicy        = "autounseal"
+	sealTokenFile     = "seal-token"      // under SecretsDir: the transit token the nodes use
+	sealRootTokenFile = "seal-root-token" // under SecretsDir: the seal Vault's own root token
+)
+
+// ErrAlreadyUp means a live cluster is recorded in the directory.
+var ErrAlreadyUp = errors.New("a cluster is already up")
+
+// Leftovers is returned (wrapped) by Up when it had to remove a dead
+// cluster's remains first; Up carries on.
+type Options struct {
+	Dir      string
+	Spec     Spec
+	VaultBin string
+	Progress Progress
+	// Cleaned is told when Up removed a half-dead cluster left by a crash.
+	Cleaned func(error)
+}
+
+// Up builds and starts a cluster. On failure (or cancellation) everything
+// made so far is removed again.
+func Up(ctx context.Context, o Options) (*Cluster, error) {
+	if o.Progress == nil {
+		o.Progress = noProgress{}
+	}
+	dir, err := filepath.Abs(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if old, err := Open(dir); err == nil {
+		if old.Alive(ctx) {
+			return nil, fmt.Errorf("%w in %s (%d nodes): run `vaultstorm down` first", ErrAlreadyUp, dir, len(old.State.Nodes))
+		}
+		derr := old.Down(context.WithoutCancel(ctx))
+		if o.Cleaned != nil {
+			o.Cleaned(derr)
+		}
+		if derr != nil {
+			return nil, fmt.Errorf("remove the dead cluster left in %s: %w", dir, derr)
+		}
+	} else if !errors.Is(err, ErrNoCluster) {
+		return nil, err
+	}
+	spec := o.Spec
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	p, err := newProvider(spec.Provider)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Storage == "" {
+		if spec.Storage, err = storage.Detect(); err != nil {
+			return nil, err
+		}
+	}
+	version, err := VaultVersion(ctx, o.VaultBin)
+	if err != nil {
+		return nil, err
+	}
+	var inputs *pki.Inputs
+	if spec.PKIDir == "" {
+		inputs, err = pki.SeedInputs()
+	} else {
+		inputs, err = pki.LoadInputs(spec.PKIDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	bin, _ := filepath.Abs(o.VaultBin)
+
+	if err := os.MkdirAll(filepath.Join(dir, SecretsDir), 0o700); err != nil {
+		return nil, fmt.Errorf("create cluster directory: %w", err)
+	}
+	c := &Cluster{
+		Dir:      dir,
+		provider: p,
+		file:     &stateFile{path: filepath.Join(dir, StateFile)},
+		State: &State{
+			Provider: p.Name(), Phase: PhaseStarting, Created: time.Now().UTC(),
+			VaultBin: bin, VaultVersion: version, Spec: spec,
+		},
+	}
+	c.clients = newClients(c)
+	c.State.Seal = &Node{Name: "seal", Role: RoleSeal, NodeID: "seal", IP: ipFor(0)}
+	for i := 1; i <= spec.Nodes; i++ {
+		name := fmt.Sprintf("node%d", i)
+		c.State.Nodes = append(c.State.Nodes, &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(i), Zone: zoneFor(i, spec.Zones), Generation: 1})
+	}
+	if err := c.Save(); err != nil {
+		return nil, err
+	}
+	if err := c.bringUp(ctx, inputs, o.Progress); err != nil {
+		if derr := c.Down(context.WithoutCancel(ctx)); derr != nil {
+			err = fmt.Errorf("%w (and cleaning up failed: %v)", err, derr)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress) error {
+	spec := c.State.Spec
+	if err := c.provider.Prepare(ctx, c); err != nil {
+		return fmt.Errorf("prepare %s provider: %w", c.provider.Name(), err)
+	}
+
+	prog.Stage("pki", 1)
+	hosts := []pki.Host{{Name: c.State.Seal.Name, Addr: c.State.Seal.IP}}
+	for _, n := range c.State.Nodes {
+		hosts = append(hosts, pki.Host{Name: n.Name, Addr: n.IP})
+	}
+	if err := pki.Generate(inputs, c.TLSDir(), hosts); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	prog.Done("pki")
+
+	// The disks and the seal Vault do not depend on each other.
+	g, gctx := errgroup.WithContext(ctx)
+	prog.Stage("storage", len(c.State.Nodes))
+	for _, n := range c.State.Nodes {
+		g.Go(func() error {
+			if err := c.makeDisk(gctx, n); err != nil {
+				return err
+			}
+			prog.Step("storage")
+			return nil
+		})
+	}
+	prog.Stage("seal", 1)
+	g.Go(func() error {
+		if err := c.startSeal(gctx); err != nil {
+			return fmt.Errorf("seal vault: %w", err)
+		}
+		prog.Done("seal")
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	prog.Done("storage")
+
+	for _, n := range c.State.Nodes {
+		if err := c.writeConfig(n); err != nil {
+			return err
+		}
+	}
+	prog.Stage("init", 1)
+	first := c.State.Nodes[0]
+	if err := c.startNode(ctx, first); err != nil {
+		return err
+	}
+	if err := c.waitAPI(ctx, first, 60*time.Second); err != nil {
+		return err
+	}
+	if err := c.initCluster(ctx, first); err != nil {
+		return err
+	}
+	prog.Done("init")
+
+	prog.Stage("join", len(c.State.Nodes))
+	prog.Step("join")
+	// Started only now so their first retry_join attempt finds an
+	// initialized leader instead of waiting out Vault's 2 s retry sleep.
+	for _, n := range c.State.Nodes[1:] {
+		if err := c.startNode(ctx, n); err != nil {
+			return err
+		}
+	}
+	if err := c.WaitHealthy(ctx, spec.Nodes, 3*time.Minute, func(voters int) { prog.Step("join") }); err != nil {
+		return err
+	}
+	prog.Done("join")
+	c.State.Phase = PhaseUp
+	return c.Save()
+}
+
+// makeDisk gives n a fresh data disk, recording each step in the state.
+func (c *Cluster) makeDisk(ctx context.Context, n *Node) error {
+	spec := storage.Spec{Kind: c.State.Spec.Storage, Disks: c.State.Spec.Disks, Size: c.State.Spec.DiskSize}
+	name := fmt.Sprintf("%s-g%d", n.Name, n.Generation)
+	mount := filepath.Join(c.NodeDir(n.Name), "data")
+	_, err := storage.Create(ctx, spec, name, filepath.Join(c.Dir, DisksDir), mount, func(a storage.Array) error {
+		n.Array = a
+		return c.Save()
+	})
+	if err != nil {
+		return fmt.Errorf("storage for %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+func (c *Cluster) startNode(ctx context.Context, n *Node) error {
+	if err := c.provider.Start(ctx, c, n); err != nil {
+		return err
+	}
+	return c.Save()
+}
+
+// startSeal brings up the transit Vault: init with one Shamir share,
+// unseal, a transit key, and a token that may only encrypt and decrypt
+// with that key.
+func (c *Cluster) startSeal(ctx context.Context) error {
+	s := c.State.Seal
+	s.Array = storage.Array{Kind: storage.Dir, Mount: filepath.Join(c.NodeDir(s.Name), "data")}
+	if err := os.MkdirAll(s.Array.Mount, 0o700); err != nil {
+		return err
+	}
+	if err := c.writeConfig(s); err != nil {
+		return err
+	}
+	if err := c.startNode(ctx, s); err != nil {
+		return err
+	}
+	if err := c.waitAPI(ctx, s, 60*time.Second); err != nil {
+		return err
+	}
+	cl, err := c.clients.get(s)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.Sys().InitWithContext(ctx, &api.InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		return fmt.Errorf("init: %w", err)
+	}
+	if err := writeSecretJSON(c.secret(SealKeysFile), resp); err != nil {
+		return err
+	}
+	if err := writeSecret(c.secret(sealRootTokenFile), resp.RootToken); err != nil {
+		return err
+	}
+	cl.SetToken(resp.RootToken)
+	if _, err := cl.Sys().UnsealWithContext(ctx, resp.KeysB64[0]); err != nil {
+		return fmt.Errorf("unseal: %w", err)
+	}
+	if err := waitActive(ctx, cl, 30*time.Second); err != nil {
+		return err
+	}
+	if err := cl.Sys().MountWithContext(ctx, "transit", &api.MountInput{Type: "transit"}); err != nil {
+		return fmt.Errorf("enable transit: %w", err)
+	}
+	if _, err := cl.Logical().WriteWithContext(ctx, "transit/keys/"+sealKeyName, nil); err != nil {
+		return fmt.Errorf("create transit key: %w", err)
+	}
+	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
+path "transit/decrypt/%[1]s" { capabilities = ["update"] }
+`, sealKeyName)
+	if err := cl.Sys().PutPolicyWithContext(ctx, sealPolicy, policy); err != nil {
+		return fmt.Errorf("write seal policy: %w", err)
+	}
+	// Orphan and periodic: it outlives no parent and is renewed by the
+	// nodes' seals for as long as they run.
+	tok, err := cl.Auth().Token().CreateOrphanWithContext(ctx, &api.TokenCreateRequest{
+		Policies: []string{sealPolicy}, Period: "24h", NoDefaultPolicy: true, DisplayName: "vaultstorm-autounseal",
+	})
+	if err != nil {
+		return fmt.Errorf("create seal token: %w", err)
+	}
+	return writeSecret(c.secret(sealTokenFile), tok.Auth.ClientToken)
+}
+
+// initCluster initializes the raft cluster on n with recovery keys (the
+// transit seal unseals it) and sets autopilot so dead servers are removed.
+func (c *Cluster) initCluster(ctx context.Context, n *Node) error {
+	cl, err := c.clients.get(n)
+	if err != nil {
+		return err
+	}
+	resp, err := cl.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 5, RecoveryThreshold: 3})
+	if err != nil {
+		return fmt.Errorf("init %s: %w", n.Name, err)
+	}
+	if err := writeSecretJSON(c.secret(RecoveryFile), map[string]any{"recovery_keys_b64": resp.RecoveryKeysB64, "recovery_threshold": 3}); err != nil {
+		return err
+	}
+	if err := writeSecret(c.TokenFile(), resp.RootToken); err != nil {
+		return err
+	}
+	c.clients.reset()
+	cl, err = c.clients.get(n)
+	if err != nil {
+		return err
+	}
+	if err := waitActive(ctx, cl, 60*time.Second); err != nil {
+		return fmt.Errorf("%s after init: %w", n.Name, err)
+	}
+	spec := c.State.Spec
+	_, err = cl.Logical().WriteWithContext(ctx, "sys/storage/raft/autopilot/configuration", map[string]any{
+		"cleanup_dead_servers":               true,
+		"dead_server_last_contact_threshold": spec.DeadServerThreshold.String(),
+		"min_quorum":                         max(3, spec.Nodes/2+1),
+		"server_stabilization_time":          spec.StabilizationTime.String(),
+	})
+	if err != nil {
+		return fmt.Errorf("autopilot configuration: %w", err)
+	}
+	return nil
+}
+
+// waitActive waits until the node behind cl is unsealed and active.
+func waitActive(ctx context.Context, cl *api.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last string
+	for {
+		h, err := cl.Sys().HealthWithContext(ctx)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case !h.Initialized:
+			last = "not initialized"
+		case h.Sealed:
+			last = "sealed"
+		case h.Standby:
+			last = "standby"
+		default:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not active within %s (last: %s)", timeout, last)
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+func writeSecret(path, s string) error {
+	if err := os.WriteFile(path, []byte(s+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+func writeSecretJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeSecret(path, string(b))
+}
