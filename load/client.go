@@ -1,0 +1,383 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// node is one Vault API endpoint.
+type node struct {
+	idx    int
+	name   string
+	addr   string // as given, e.g. https://127.0.0.11:8200
+	scheme string
+	host   string
+	api    *vault.Client // for the api-client mode and setup calls
+}
+
+func (n *node) label() string {
+	if n.name != "" {
+		return n.name + " (" + n.addr + ")"
+	}
+	return n.addr
+}
+
+// client talks to the target's nodes. One http.Transport serves every node,
+// so idle connections and TLS sessions are pooled once for the whole run.
+type client struct {
+	hc      *http.Client
+	tr      *http.Transport
+	hdr     http.Header // X-Vault-Token; shared read-only by every request
+	nodes   []*node
+	timeout time.Duration
+
+	mode   string // "active", "all" or "node"
+	fixed  *node
+	rr     atomic.Uint64
+	active atomic.Pointer[node]
+	kick   chan struct{} // asks the leader watcher to look now
+}
+
+// newTLSConfig verifies servers against caFile (or the system roots when no
+// CA file is given). Verification is never turned off.
+func newTLSConfig(caFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+type clientConfig struct {
+	maxConns int
+	timeout  time.Duration
+	http2    bool
+}
+
+func newClient(t Target, cc clientConfig) (*client, error) {
+	if len(t.Addrs) == 0 {
+		return nil, errors.New("target has no Vault address")
+	}
+	if t.Token == "" {
+		return nil, errors.New("target has no token")
+	}
+	tlsCfg, err := newTLSConfig(t.CACert)
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: min(cc.timeout, 5*time.Second), KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsCfg,
+		TLSHandshakeTimeout: cc.timeout,
+		MaxIdleConns:        cc.maxConns,
+		MaxIdleConnsPerHost: cc.maxConns,
+		IdleConnTimeout:     90 * time.Second,
+		// Vault's answers are small JSON; gzip would only cost CPU on both sides.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  cc.http2,
+	}
+	if !cc.http2 {
+		// A non-nil empty map is how net/http is told "HTTP/1.1 only".
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	c := &client{
+		hc:      &http.Client{Transport: tr},
+		tr:      tr,
+		hdr:     http.Header{"X-Vault-Token": {t.Token}},
+		timeout: cc.timeout,
+		kick:    make(chan struct{}, 1),
+	}
+	for i, a := range t.Addrs {
+		n, err := c.newNode(i, nameAt(t, i), a, t.Token)
+		if err != nil {
+			return nil, err
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	return c, nil
+}
+
+func nameAt(t Target, i int) string {
+	if i < len(t.Names) {
+		return t.Names[i]
+	}
+	return ""
+}
+
+func (c *client) newNode(i int, name, addr, token string) (*node, error) {
+	u, err := url.Parse(strings.TrimRight(addr, "/"))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("Vault address %q: want https://HOST:PORT", addr)
+	}
+	cfg := &vault.Config{Address: u.String(), HttpClient: c.hc, MaxRetries: 0, Timeout: c.timeout}
+	ac, err := vault.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("vault client for %s: %w", addr, err)
+	}
+	ac.SetToken(token)
+	// vault/api retries 412s and reads VAULT_* variables; neither must
+	// change what is measured.
+	ac.SetMaxRetries(0)
+	ac.SetCloneHeaders(false)
+	return &node{idx: i, name: name, addr: u.String(), scheme: u.Scheme, host: u.Host, api: ac}, nil
+}
+
+// selectTarget binds the client to "active", "all" or one node, given by
+// name, as nodeN (1-based) or by address.
+func (c *client) selectTarget(spec string) error {
+	switch spec {
+	case "", "active":
+		c.mode = "active"
+		return nil
+	case "all":
+		c.mode = "all"
+		return nil
+	}
+	c.mode = "node"
+	for _, n := range c.nodes {
+		if n.name == spec || n.addr == strings.TrimRight(spec, "/") || n.host == spec {
+			c.fixed = n
+			return nil
+		}
+	}
+	var k int
+	if _, err := fmt.Sscanf(spec, "node%d", &k); err == nil && k >= 1 && k <= len(c.nodes) && fmt.Sprintf("node%d", k) == spec {
+		c.fixed = c.nodes[k-1]
+		return nil
+	}
+	var names []string
+	for i, n := range c.nodes {
+		if n.name != "" {
+			names = append(names, n.name)
+		} else {
+			names = append(names, fmt.Sprintf("node%d", i+1))
+		}
+	}
+	return fmt.Errorf("target %q: want active, all, or one of %s", spec, strings.Join(names, ", "))
+}
+
+// pick is the node the next request goes to. It never blocks or allocates.
+func (c *client) pick() *node {
+	switch c.mode {
+	case "node":
+		return c.fixed
+	case "all":
+		return c.nodes[c.rr.Add(1)%uint64(len(c.nodes))]
+	}
+	if n := c.active.Load(); n != nil {
+		return n
+	}
+	return c.nodes[0]
+}
+
+// noteFailure makes the leader watcher look again at once when requests to
+// the presumed active node fail the way a dead or demoted leader fails.
+func (c *client) noteFailure(cl Class) {
+	if c.mode != "active" {
+		return
+	}
+	switch cl {
+	case ConnRefused, ConnReset, Timeout, Sealed, Standby, NoLeader:
+		select {
+		case c.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// request sends one request and returns the status and, when buf is not
+// nil, the body read into *buf (at most limit bytes). It is the hot path.
+func (c *client) request(ctx context.Context, n *node, method, path, query string, body io.ReadCloser, clen int64, buf *[]byte, limit int) (int, error) {
+	req := &http.Request{
+		Method:        method,
+		URL:           &url.URL{Scheme: n.scheme, Host: n.host, Path: path, RawQuery: query},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        c.hdr,
+		Body:          body,
+		ContentLength: clen,
+		Host:          n.host,
+	}
+	resp, err := c.hc.Do(req.WithContext(ctx))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if buf == nil {
+		_, err = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, err
+	}
+	b := (*buf)[:0]
+	for len(b) < limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		k, rerr := resp.Body.Read(b[len(b):min(cap(b), limit)])
+		b = b[:len(b)+k]
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			*buf = b
+			return resp.StatusCode, rerr
+		}
+	}
+	*buf = b
+	if len(b) >= limit {
+		// Drain so the connection can be reused.
+		io.Copy(io.Discard, resp.Body)
+	}
+	return resp.StatusCode, nil
+}
+
+// getJSON is for setup and verification, off the hot path.
+func (c *client) getJSON(ctx context.Context, n *node, path string, v any) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	var buf []byte
+	st, err := c.request(ctx, n, http.MethodGet, path, "", nil, 0, &buf, 16<<20)
+	if err != nil {
+		return st, buf, err
+	}
+	if v != nil && st == 200 {
+		if err := json.Unmarshal(buf, v); err != nil {
+			return st, buf, fmt.Errorf("GET %s on %s: %w", path, n.addr, err)
+		}
+	}
+	return st, buf, nil
+}
+
+type leaderResp struct {
+	HAEnabled     bool   `json:"ha_enabled"`
+	IsSelf        bool   `json:"is_self"`
+	LeaderAddress string `json:"leader_address"`
+}
+
+// findLeader asks the nodes, in order, who the active node is.
+func (c *client) findLeader(ctx context.Context) (*node, error) {
+	var errs []error
+	for _, n := range c.nodes {
+		var lr leaderResp
+		st, body, err := c.getJSON(ctx, n, "/v1/sys/leader", &lr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", n.addr, err))
+			continue
+		}
+		if st != 200 {
+			errs = append(errs, fmt.Errorf("%s: sys/leader: %s", n.addr, vaultErr(st, body)))
+			continue
+		}
+		if !lr.HAEnabled || lr.IsSelf {
+			return n, nil
+		}
+		if lr.LeaderAddress == "" {
+			errs = append(errs, fmt.Errorf("%s: no leader", n.addr))
+			continue
+		}
+		if m := c.byAddr(lr.LeaderAddress); m != nil {
+			return m, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: leader %s is not one of the target addresses", n.addr, lr.LeaderAddress))
+	}
+	return nil, fmt.Errorf("cannot find the active node: %w", errors.Join(errs...))
+}
+
+func (c *client) byAddr(a string) *node {
+	u, err := url.Parse(strings.TrimRight(a, "/"))
+	if err != nil {
+		return nil
+	}
+	for _, n := range c.nodes {
+		if n.host == u.Host {
+			return n
+		}
+	}
+	return nil
+}
+
+// watchLeader keeps c.active on the active node while the run lasts, as a
+// client behind a health-checking load balancer would, so that the load
+// follows a leader change instead of hammering a dead node for the rest of
+// the run. It looks every 250 ms, and at once when a request failed.
+func (c *client) watchLeader(ctx context.Context, wg *sync.WaitGroup) {
+	if c.mode != "active" {
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-c.kick:
+			}
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			if n, err := c.findLeader(pctx); err == nil {
+				c.active.Store(n)
+			}
+			cancel()
+		}
+	}()
+}
+
+// vaultErr renders a Vault error response as one line.
+func vaultErr(status int, body []byte) string {
+	var e struct {
+		Errors []string `json:"errors"`
+	}
+	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
+		return fmt.Sprintf("HTTP %d: %s", status, strings.Join(strings.Fields(strings.Join(e.Errors, "; ")), " "))
+	}
+	b := bytes.TrimSpace(body)
+	if len(b) > 200 {
+		b = b[:200]
+	}
+	if len(b) == 0 {
+		return fmt.Sprintf("HTTP %d", status)
+	}
+	return fmt.Sprintf("HTTP %d: %s", status, strings.Join(strings.Fields(string(b)), " "))
+}
+
+// describeErr turns a transport error into the one line a user needs.
+func describeErr(addr string, err error) string {
+	switch classifyErr(err) {
+	case ConnRefused:
+		return fmt.Sprintf("cannot reach Vault at %s: connection refused (is it running?)", addr)
+	case Timeout:
+		return fmt.Sprintf("cannot reach Vault at %s: timed out", addr)
+	case TLSError:
+		return fmt.Sprintf("TLS with Vault at %s failed (wrong CA file? set VAULT_CACERT): %v", addr, err)
+	}
+	return fmt.Sprintf("cannot reach Vault at %s: %v", addr, err)
+}

@@ -1,0 +1,90 @@
+package load
+
+import (
+	"bufio"
+	"encoding/pem"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/load/fakevault"
+)
+
+const testToken = "s.testtoken"
+
+// stub is a fake Vault behind a TLS server whose certificate the target's
+// CA file holds, so tests exercise the same verified-TLS path as real runs.
+type stub struct {
+	*fakevault.Server
+	srv    *httptest.Server
+	target Target
+}
+
+func newStub(t testing.TB) *stub {
+	t.Helper()
+	fv := fakevault.New(testToken)
+	srv := httptest.NewTLSServer(fv)
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &stub{Server: fv, srv: srv, target: Target{Names: []string{"node1"}, Addrs: []string{srv.URL}, CACert: ca, Token: testToken}}
+}
+
+// TestMain doubles as the fake Vault process of the benchmarks, so that the
+// generator's CPU time is measured without the server's.
+func TestMain(m *testing.M) {
+	if os.Getenv("VAULTSTORM_FAKEVAULT") == "1" {
+		serveFake()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func serveFake() {
+	runtime.GOMAXPROCS(1)
+	fv := fakevault.New(testToken)
+	fv.Mount("vaultstorm")
+	srv := httptest.NewUnstartedServer(fv)
+	srv.Config.ErrorLog = nil
+	srv.StartTLS()
+	dir, _ := os.MkdirTemp("", "fakevault")
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
+	fmt.Printf("%s %s\n", srv.URL, ca)
+	// Bounded: the parent kills us, and we exit on our own after 10 minutes
+	// or when stdin closes.
+	done := make(chan struct{})
+	go func() { bufio.NewReader(os.Stdin).ReadString('\n'); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Minute):
+	}
+	os.RemoveAll(dir)
+}
+
+// startFakeProcess runs the fake Vault in a child process.
+func startFakeProcess(t testing.TB) Target {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "VAULTSTORM_FAKEVAULT=1", "GOMAXPROCS=1")
+	stdin, _ := cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("fake vault process: %v", err)
+	}
+	f := strings.Fields(line)
+	return Target{Addrs: []string{f[0]}, CACert: f[1], Token: testToken}
+}
