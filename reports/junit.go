@@ -1,0 +1,162 @@
+package reports
+
+import (
+	"encoding/xml"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The JUnit XML that CI systems read (Jenkins' junit-10 schema, which
+// GitHub Actions reporters, GitLab and Jenkins accept): testsuites >
+// testsuite > testcase, a failure element with a message for a failed
+// check, skipped for one that could not run.
+
+type junitSuites struct {
+	XMLName  xml.Name     `xml:"testsuites"`
+	Name     string       `xml:"name,attr"`
+	Tests    int          `xml:"tests,attr"`
+	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
+	Skipped  int          `xml:"skipped,attr"`
+	Time     string       `xml:"time,attr"`
+	Suites   []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name       string          `xml:"name,attr"`
+	Tests      int             `xml:"tests,attr"`
+	Failures   int             `xml:"failures,attr"`
+	Errors     int             `xml:"errors,attr"`
+	Skipped    int             `xml:"skipped,attr"`
+	Time       string          `xml:"time,attr"`
+	Timestamp  string          `xml:"timestamp,attr,omitempty"`
+	Properties []junitProperty `xml:"properties>property,omitempty"`
+	Cases      []junitCase     `xml:"testcase"`
+}
+
+type junitProperty struct {
+	Name  string `xml:"name,attr"`
+	Value string `xml:"value,attr"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      string        `xml:"time,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Skipped   *junitSkipped `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Type    string `xml:"type,attr"`
+	Text    string `xml:",chardata"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
+}
+
+func secStr(s float64) string { return fmt.Sprintf("%.3f", finite(s)) }
+
+// JUnit renders junit.xml: one test case per expectation, one per fault's
+// recovery, one for the ledger (unless an expectation already covers lost
+// writes) and, for a run cut short, a failed "run completed".
+func JUnit(r *Run) ([]byte, error) {
+	scen := firstNonEmpty(r.Meta.Scenario, r.Summary.Scenario, "run")
+	cls := "vaultstorm." + scen
+	s := junitSuite{Name: cls, Time: secStr(secs(r.End, r.Start))}
+	if !r.Start.IsZero() {
+		s.Timestamp = r.Start.UTC().Format("2006-01-02T15:04:05")
+	}
+	for _, kv := range [][2]string{
+		{"run_dir", r.Dir}, {"vault_version", r.Meta.VaultVersion}, {"nodes", nonZero(r.Meta.Nodes)},
+		{"provider", r.Meta.Provider}, {"storage", r.Meta.Storage}, {"seal", r.Meta.Seal}, {"load", r.Meta.Load},
+		{"partial", fmt.Sprint(r.Partial)},
+	} {
+		if kv[1] != "" {
+			s.Properties = append(s.Properties, junitProperty{kv[0], kv[1]})
+		}
+	}
+
+	coversLost := false
+	var healedWant string
+	for _, e := range r.Summary.Expectations {
+		c := junitCase{Name: e.Name, Classname: cls + ".expectations", Time: "0",
+			SystemOut: fmt.Sprintf("%s: got %s, want %s", e.Name, e.Got, e.Want)}
+		if !e.Passed {
+			c.Failure = &junitFailure{Type: "expectation",
+				Message: fmt.Sprintf("%s: measured %s, threshold %s", e.Name, e.Got, e.Want),
+				Text:    fmt.Sprintf("expectation %s failed in %s\nmeasured:  %s\nthreshold: %s\n", e.Name, r.Dir, e.Got, e.Want)}
+		}
+		if strings.Contains(e.Name, "lost") {
+			coversLost = true
+		}
+		if strings.Contains(e.Name, "heal") {
+			healedWant = e.Want
+		}
+		s.Cases = append(s.Cases, c)
+	}
+
+	for _, f := range r.Faults {
+		fr := f.Result
+		c := junitCase{Name: fmt.Sprintf("fault %s recovers", f.Label()), Classname: cls + ".recovery", Time: "0"}
+		c.SystemOut = fmt.Sprintf("injected at %s (+%s)\nleader elected after: %s\nwrites unavailable: %s\nreads unavailable: %s\nhealed after: %s\n",
+			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), fmtMsPtr(fr.LeaderElectedMs),
+			fmtMs(fr.WriteUnavailableMs), fmtMs(fr.ReadUnavailableMs), fmtMsPtr(fr.HealedMs))
+		threshold := "healed before the run ended"
+		if healedWant != "" {
+			threshold = "healed_within " + healedWant
+		}
+		if fr.HealedMs != nil {
+			c.Time = secStr(*fr.HealedMs / 1000)
+		} else {
+			measured := fmt.Sprintf("not healed %s after injection, when the run ended", fmtMs(durMs(r.End.Sub(f.Start))))
+			c.Failure = &junitFailure{Type: "recovery",
+				Message: fmt.Sprintf("fault %s: measured %s; threshold %s", f.Label(), measured, threshold),
+				Text:    c.SystemOut}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+
+	if !coversLost {
+		c := junitCase{Name: "no acknowledged write lost", Classname: cls + ".ledger", Time: "0"}
+		switch {
+		case !r.Ledger.Verified:
+			c.Skipped = &junitSkipped{Message: fmt.Sprintf("not verified: the run ended before reading back %d acknowledged writes", r.Ledger.Acked)}
+		case r.Ledger.Lost > 0:
+			keys := r.Ledger.LostKeys
+			if len(keys) > 20 {
+				keys = append(keys[:20:20], "…")
+			}
+			c.Failure = &junitFailure{Type: "data-loss",
+				Message: fmt.Sprintf("measured %d of %d acknowledged writes lost; threshold 0", r.Ledger.Lost, r.Ledger.Acked),
+				Text:    "lost keys: " + strings.Join(keys, ", ")}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if r.Partial {
+		s.Cases = append(s.Cases, junitCase{Name: "run completed", Classname: cls + ".run", Time: s.Time,
+			Failure: &junitFailure{Type: "partial",
+				Message: fmt.Sprintf("run cut short after %s: measured no end time in meta.json; threshold a completed run", clock(secs(r.End, r.Start))),
+				Text:    "The harness stopped before the end of the run (killed or crashed). Expectations were not checked."}})
+	}
+
+	for _, c := range s.Cases {
+		s.Tests++
+		if c.Failure != nil {
+			s.Failures++
+		}
+		if c.Skipped != nil {
+			s.Skipped++
+		}
+	}
+	all := junitSuites{Name: "vaultstorm", Tests: s.Tests, Failures: s.Failures, Skipped: s.Skipped, Time: s.Time, Suites: []junitSuite{s}}
+	b, err := xml.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("junit.xml: %w", err)
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
