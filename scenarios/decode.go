@@ -167,11 +167,11 @@ func (b *block) integer(name string, def, min, max int) int {
 		return def
 	}
 	if !f.IsInt() {
-		b.errf(name, "a whole number is required, got %s", f.Text('g', 10))
+		b.errf(name, "a whole number is required, got %s", fmtNum(f))
 		return def
 	}
 	if f.Cmp(big.NewFloat(float64(min))) < 0 || f.Cmp(big.NewFloat(float64(max))) > 0 {
-		b.errf(name, "must be between %d and %d, got %s", min, max, f.Text('g', 10))
+		b.errf(name, "must be between %d and %d, got %s", min, max, fmtNum(f))
 		return def
 	}
 	n, _ := f.Int64()
@@ -186,10 +186,24 @@ func (b *block) float(name string, def, min, max float64) float64 {
 	}
 	x, _ := f.Float64()
 	if math.IsInf(x, 0) || math.IsNaN(x) || x < min || x > max {
-		b.errf(name, "must be between %g and %g, got %s", min, max, f.Text('g', 10))
+		b.errf(name, "must be between %g and %g, got %s", min, max, fmtNum(f))
 		return def
 	}
 	return x
+}
+
+// fmtNum renders a number for a message. big.Float.Text of a literal such
+// as 1e4000000 takes seconds (found by FuzzParse), so huge magnitudes are
+// only described.
+func fmtNum(f *big.Float) string {
+	if e := f.MantExp(nil); e > 1000 || e < -1000 {
+		if f.Sign() < 0 {
+			return "a huge negative number"
+		}
+		return "a huge number"
+	}
+	x, _ := f.Float64()
+	return strconv.FormatFloat(x, 'g', 10, 64)
 }
 
 // maxDuration bounds every duration: nothing in a run is longer than a
@@ -211,7 +225,7 @@ func (b *block) durationOK(name string) (time.Duration, bool) {
 		return 0, false
 	}
 	if v.Type() == cty.Number {
-		b.errf(name, "a duration string with a unit is required, like \"30s\" or \"2m\", got the number %s", v.AsBigFloat().Text('g', 10))
+		b.errf(name, "a duration string with a unit is required, like \"30s\" or \"2m\", got the number %s", fmtNum(v.AsBigFloat()))
 		return 0, false
 	}
 	if v.Type() != cty.String {
@@ -254,7 +268,7 @@ func (b *block) size(name string, def, min, max int64) int64 {
 	case cty.Number:
 		f := v.AsBigFloat()
 		if !f.IsInt() || f.Sign() < 0 || f.Cmp(big.NewFloat(float64(max))) > 0 {
-			b.errf(name, "must be a whole number of bytes between %s and %s, got %s", fmtSize(min), fmtSize(max), f.Text('g', 10))
+			b.errf(name, "must be a whole number of bytes between %s and %s, got %s", fmtSize(min), fmtSize(max), fmtNum(f))
 			return def
 		}
 		n, _ = f.Int64()

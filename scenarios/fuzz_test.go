@@ -2,8 +2,10 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse: no input may panic the parser, every rejection is an *Error
@@ -21,6 +23,10 @@ func FuzzParse(f *testing.F) {
 load { duration = "1m" }`)
 	f.Add(`load { duration = "${"1"}m" }`)
 	f.Fuzz(func(t *testing.T, src string) {
+		// A hang is a bug too; the fuzzer only reports it once the worker
+		// dies, so make a slow input crash with its text.
+		watchdog := time.AfterFunc(5*time.Second, func() { panic(fmt.Sprintf("Parse slower than 5s on %q", src)) })
+		defer watchdog.Stop()
 		sc, err := Parse("fuzz.hcl", []byte(src))
 		if err != nil {
 			var pe *Error
@@ -44,4 +50,13 @@ load { duration = "1m" }`)
 			}
 		}
 	})
+}
+
+// A literal like 1e4000000 once took seconds to render in an error message.
+func TestHugeNumberIsFast(t *testing.T) {
+	start := time.Now()
+	_, err := Parse("h.hcl", []byte("seed = 1e4000000\nload {\n  duration = \"1m\"\n  rate = -1e-4000000\n}"))
+	if err == nil || time.Since(start) > time.Second {
+		t.Errorf("took %s: %v", time.Since(start), err)
+	}
 }
