@@ -150,3 +150,16 @@ func (c *Cluster) RootToken() (string, error) {
 	}
 	return t, nil
 }
+
+// Endpoints are what a client of the cluster needs: node names and API
+// addresses (parallel), the root CA file and the root token.
+func (c *Cluster) Endpoints() (names, addrs []string, caFile, token string, err error) {
+	if token, err = c.RootToken(); err != nil {
+		return nil, nil, "", "", err
+	}
+	for _, n := range c.State.Nodes {
+		names = append(names, n.Name)
+		addrs = append(addrs, n.APIAddr())
+	}
+	return names, addrs, c.CAFile(), token, nil
+}

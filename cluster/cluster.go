@@ -56,8 +56,8 @@ func (s Spec) Validate() error {
 	if s.Nodes < 1 || s.Nodes%2 == 0 {
 		return fmt.Errorf("--nodes %d: raft needs an odd number of voters (1, 3, 5, 7, 9)", s.Nodes)
 	}
-	if s.Nodes > 9 {
-		return fmt.Errorf("--nodes %d: at most 9 nodes (loopback addresses 127.0.0.11-19)", s.Nodes)
+	if s.Nodes > 15 {
+		return fmt.Errorf("--nodes %d: at most 15 nodes", s.Nodes)
 	}
 	if s.PerformanceMultiplier < 1 || s.PerformanceMultiplier > 10 {
 		return fmt.Errorf("--performance-multiplier %d: must be 1-10 (1 is HashiCorp's production recommendation)", s.PerformanceMultiplier)
@@ -176,7 +176,7 @@ func (c *Cluster) Alive(ctx context.Context) bool {
 }
 
 func (c *Cluster) all() []*Node {
-	out := append([]*Node(nil), c.State.Nodes...)
+	out := append(append([]*Node(nil), c.State.Nodes...), c.State.Lost...)
 	if c.State.Seal != nil {
 		out = append(out, c.State.Seal)
 	}
@@ -207,6 +207,9 @@ func VaultVersion(ctx context.Context, bin string) (string, error) {
 	}
 	return string(m[1]), nil
 }
+
+// maxNodeIndex bounds node addresses to 127.0.0.11-250.
+const maxNodeIndex = 240
 
 // ipFor is node i's loopback address: the seal is .10, node1 .11, …
 func ipFor(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i) }

@@ -221,16 +221,31 @@ func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Durati
 // unhealthyReason says why ap is not a healthy cluster of want voters made
 // of the recorded nodes, or "" when it is.
 func (c *Cluster) unhealthyReason(ap *api.AutopilotState, want int) string {
-	if !ap.Healthy {
-		return "autopilot reports unhealthy"
-	}
 	if len(ap.Voters) != want {
 		return fmt.Sprintf("%d voters of %d", len(ap.Voters), want)
 	}
-	if len(ap.Servers) != want {
-		return fmt.Sprintf("%d raft peers, want %d (a dead peer not yet removed?)", len(ap.Servers), want)
+	ids := make([]ExpectedNode, len(c.State.Nodes))
+	for i, n := range c.State.Nodes {
+		ids[i] = ExpectedNode{Name: n.Name, NodeID: n.NodeID}
 	}
-	for _, n := range c.State.Nodes {
+	return Unhealthy(ap, ids)
+}
+
+// ExpectedNode is a node a healthy cluster must have as a voter.
+type ExpectedNode struct{ Name, NodeID string }
+
+// Unhealthy says why ap is not a healthy cluster made of exactly the
+// expected nodes, all of them healthy voters, or "" when it is: autopilot
+// healthy, no other raft peer (a dead one not yet removed), every expected
+// node a voter.
+func Unhealthy(ap *api.AutopilotState, expected []ExpectedNode) string {
+	if !ap.Healthy {
+		return "autopilot reports unhealthy"
+	}
+	if len(ap.Servers) != len(expected) {
+		return fmt.Sprintf("%d raft peers, want %d (a dead peer not yet removed, or a node not yet joined)", len(ap.Servers), len(expected))
+	}
+	for _, n := range expected {
 		s, ok := ap.Servers[n.NodeID]
 		if !ok {
 			return n.Name + " is not a raft peer"

@@ -48,6 +48,8 @@ type Node struct {
 	PID         int           `json:"pid,omitempty"`
 	PIDStart    uint64        `json:"pid_start,omitempty"` // /proc start time, guards against PID reuse
 	ContainerID string        `json:"container_id,omitempty"`
+	Started     time.Time     `json:"started,omitempty"` // first start of this generation
+	LostAt      time.Time     `json:"lost_at,omitempty"`
 	Array       storage.Array `json:"storage"`
 }
 
@@ -74,6 +76,9 @@ type State struct {
 	Spec         Spec      `json:"spec"`
 	Seal         *Node     `json:"seal,omitempty"`
 	Nodes        []*Node   `json:"nodes"`
+	// Lost nodes are gone for good (reclaimed); their raft peers linger
+	// until autopilot removes them.
+	Lost []*Node `json:"lost,omitempty"`
 	// Retired arrays are being destroyed; kept until they are.
 	Retired []storage.Array `json:"retired,omitempty"`
 }

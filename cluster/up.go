@@ -214,6 +214,9 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 	if err := c.provider.Start(ctx, c, n); err != nil {
 		return err
 	}
+	if n.Started.IsZero() {
+		n.Started = time.Now()
+	}
 	return c.Save()
 }
 

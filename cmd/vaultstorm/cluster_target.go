@@ -13,18 +13,9 @@ func clusterTarget() (load.Target, error) {
 	if err != nil {
 		return load.Target{}, fmt.Errorf("%w (or set VAULT_ADDR, VAULT_CACERT and VAULT_TOKEN for another cluster)", err)
 	}
-	return targetOf(c)
-}
-
-func targetOf(c *cluster.Cluster) (load.Target, error) {
-	tok, err := c.RootToken()
+	names, addrs, ca, token, err := c.Endpoints()
 	if err != nil {
 		return load.Target{}, err
 	}
-	t := load.Target{CACert: c.CAFile(), Token: tok}
-	for _, n := range c.State.Nodes {
-		t.Names = append(t.Names, n.Name)
-		t.Addrs = append(t.Addrs, n.APIAddr())
-	}
-	return t, nil
+	return load.Target{Names: names, Addrs: addrs, CACert: ca, Token: token}, nil
 }

@@ -1,0 +1,107 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/chaos/netfault"
+	"github.com/vaultstorm/vaultstorm/cluster"
+)
+
+func init() {
+	// `down` (and the next `up`) removes rules a crashed run left behind.
+	cluster.RegisterCleaner(netfault.Cleanup)
+}
+
+// Partition cuts each node off from every other node of the cluster, in
+// both directions, until Lift. The cut-off node keeps serving clients,
+// as a node behind a broken network link would.
+type Partition struct{}
+
+func (Partition) Kind() string { return "partition" }
+
+func (Partition) Available(c *cluster.Cluster) error {
+	if c.State.Provider != "process" {
+		return fmt.Errorf("partition works on node addresses on this host: provider %s is not supported", c.State.Provider)
+	}
+	return netfault.PartitionAvailable()
+}
+
+func (Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
+	var heals []func() error
+	for _, n := range nodes {
+		addr, err := netip.ParseAddr(n.IP)
+		if err != nil {
+			return nil, err
+		}
+		var peers []netip.Addr
+		for _, p := range c.State.Nodes {
+			if p.Name != n.Name {
+				pa, err := netip.ParseAddr(p.IP)
+				if err != nil {
+					return nil, err
+				}
+				peers = append(peers, pa)
+			}
+		}
+		heal, err := netfault.Partition(ctx, addr, peers)
+		if err != nil {
+			for _, h := range heals {
+				h()
+			}
+			return nil, fmt.Errorf("partition %s: %w", n.Name, err)
+		}
+		heals = append(heals, heal)
+	}
+	return func(ctx context.Context) ([]*cluster.Node, error) {
+		var errs []error
+		for _, h := range heals {
+			errs = append(errs, h())
+		}
+		return nodes, errors.Join(errs...)
+	}, nil
+}
+
+// Latency adds delay, jitter and loss to the packets each node sends,
+// until Lift: a slow or lossy link, or a noisy neighbour.
+type Latency struct {
+	Delay, Jitter time.Duration
+	Loss          float64 // percent
+}
+
+func (Latency) Kind() string { return "latency" }
+
+func (Latency) Available(c *cluster.Cluster) error {
+	if c.State.Provider != "process" {
+		return fmt.Errorf("latency works on node addresses on this host: provider %s is not supported", c.State.Provider)
+	}
+	return netfault.LatencyAvailable()
+}
+
+func (f Latency) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
+	var undos []func() error
+	for _, n := range nodes {
+		addr, err := netip.ParseAddr(n.IP)
+		if err != nil {
+			return nil, err
+		}
+		undo, err := netfault.Latency(ctx, addr, f.Delay, f.Jitter, f.Loss)
+		if err != nil {
+			for _, u := range undos {
+				u()
+			}
+			return nil, fmt.Errorf("latency on %s: %w", n.Name, err)
+		}
+		undos = append(undos, undo)
+	}
+	return func(ctx context.Context) ([]*cluster.Node, error) {
+		var errs []error
+		for _, u := range undos {
+			errs = append(errs, u())
+		}
+		return nodes, errors.Join(errs...)
+	}, nil
+}
