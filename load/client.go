@@ -52,6 +52,7 @@ type client struct {
 	rr     atomic.Uint64
 	active atomic.Pointer[node]
 	kick   chan struct{} // asks the leader watcher to look now
+	dials  *atomic.Int64 // connections opened: each costs a TLS handshake
 }
 
 // newTLSConfig verifies servers against caFile (or the system roots when no
@@ -91,8 +92,12 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		return nil, err
 	}
 	dialer := &net.Dialer{Timeout: min(cc.timeout, 5*time.Second), KeepAlive: 30 * time.Second}
+	var dials atomic.Int64
 	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dialer.DialContext(ctx, network, addr)
+		},
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: cc.timeout,
 		MaxIdleConns:        cc.maxConns,
@@ -102,7 +107,15 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		DisableCompression: true,
 		ForceAttemptHTTP2:  cc.http2,
 	}
-	if !cc.http2 {
+	if cc.http2 {
+		// One connection per node, its streams shared by every request:
+		// when the server is slow, opening more connections (and paying a
+		// TLS handshake on both sides for each) is what turns a slow second
+		// into a collapse, and is not what is being measured. Requests
+		// beyond the server's stream limit wait client-side, and their
+		// latency still counts from their intended time.
+		tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true}
+	} else {
 		// A non-nil empty map is how net/http is told "HTTP/1.1 only".
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
@@ -112,6 +125,7 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		hdr:     http.Header{"X-Vault-Token": {t.Token}},
 		timeout: cc.timeout,
 		kick:    make(chan struct{}, 1),
+		dials:   &dials,
 	}
 	for i, a := range t.Addrs {
 		n, err := c.newNode(i, nameAt(t, i), a, t.Token)

@@ -29,7 +29,9 @@ type stub struct {
 func newStub(t testing.TB) *stub {
 	t.Helper()
 	fv := fakevault.New(testToken)
-	srv := httptest.NewTLSServer(fv)
+	srv := httptest.NewUnstartedServer(fv)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
@@ -53,7 +55,7 @@ func serveFake() {
 	fv := fakevault.New(testToken)
 	fv.Mount("vaultstorm")
 	srv := httptest.NewUnstartedServer(fv)
-	srv.Config.ErrorLog = nil
+	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	dir, _ := os.MkdirTemp("", "fakevault")
 	ca := filepath.Join(dir, "ca.pem")

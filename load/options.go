@@ -35,7 +35,7 @@ type Options struct {
 	LateThreshold time.Duration // default 2ms; see the package doc
 	NoPrefill     bool          // skip writing every key once before the run
 	Seed          uint64        // op and key choices; 0 = from the clock
-	HTTP2         bool          // HTTP/2 instead of HTTP/1.1
+	HTTP1         bool          // HTTP/1.1 instead of HTTP/2 (vault/api and the vault CLI speak HTTP/2)
 	APIClient     bool          // send through vault/api instead of raw requests (slower; for comparison)
 
 	// OnResult, when set, is called from the worker goroutines after every

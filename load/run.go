@@ -61,7 +61,7 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 	if err := o.validate(); err != nil {
 		return rundir.Summary{}, err
 	}
-	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: o.HTTP2})
+	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: !o.HTTP1})
 	if err != nil {
 		return rundir.Summary{}, err
 	}

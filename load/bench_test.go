@@ -1,0 +1,101 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cpuTime is this process's user+system CPU time; the fake Vault runs in
+// a child process, so this is the generator's cost alone.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func benchOpts(rate float64, d time.Duration, mix string) Options {
+	m, err := ParseMix(mix)
+	if err != nil {
+		panic(err)
+	}
+	return Options{Schedule: Constant(rate, d), Mix: m, Keys: 1000, ValueSize: 256, Mount: "vaultstorm", Seed: 1}
+}
+
+// BenchmarkCPUPerRequest runs a fixed rate against a fake Vault in another
+// process and reports the generator's CPU time per request.
+func BenchmarkCPUPerRequest(b *testing.B) {
+	for _, c := range []struct {
+		rate   float64
+		mix    string
+		client string
+	}{{2000, "read=80,write=20", "raw"}, {2000, "read=80,write=20", "vault/api"}, {2000, "read=100", "raw"}, {500, "read=100", "vault/api"}} {
+		b.Run(fmt.Sprintf("%s/%s/%.0f", c.client, c.mix, c.rate), func(b *testing.B) {
+			t := startFakeProcess(b)
+			o := benchOpts(c.rate, 5*time.Second, c.mix)
+			o.APIClient = c.client == "vault/api"
+			for range b.N {
+				c0 := cpuTime()
+				s, err := Run(context.Background(), t, o, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu := cpuTime() - c0
+				var n int64
+				for _, st := range s.Ops {
+					n += st.Count
+				}
+				// Prefill is in the CPU time but not in n: subtract its share.
+				perReq := float64(cpu) / float64(n+int64(o.Keys)) / 1e3
+				b.ReportMetric(perReq, "cpu-µs/req")
+				b.ReportMetric(s.AchievedRate, "req/s")
+				b.ReportMetric(float64(s.LateSends), "late")
+				b.ReportMetric(perReq*c.rate/1e4, "%core")
+			}
+		})
+	}
+}
+
+// BenchmarkMaxRate searches the highest fixed rate that one core
+// (GOMAXPROCS=1) of the generator sends with no late send, against a fake
+// Vault in another process.
+func BenchmarkMaxRate(b *testing.B) {
+	for _, mix := range []string{"read=100", "read=80,write=20"} {
+		b.Run(mix, func(b *testing.B) {
+			t := startFakeProcess(b)
+			prev := runtime.GOMAXPROCS(1)
+			defer runtime.GOMAXPROCS(prev)
+			for range b.N {
+				best := 0.0
+				bestCPU := 0.0
+				for _, rate := range []float64{2000, 5000, 10000, 15000, 20000, 30000, 40000, 50000, 60000} {
+					o := benchOpts(rate, 3*time.Second, mix)
+					o.NoPrefill = true
+					c0 := cpuTime()
+					s, err := Run(context.Background(), t, o, "")
+					if err != nil {
+						b.Fatal(err)
+					}
+					cpu := cpuTime() - c0
+					var n, errs int64
+					for _, st := range s.Ops {
+						n += st.Count
+						errs += st.Errors
+					}
+					per := float64(cpu) / float64(n) / 1e3
+					b.Logf("rate %6.0f: achieved %8.1f/s, late %6d, max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
+						rate, s.AchievedRate, s.LateSends, s.MaxSendLagMs, errs, s.PeakWorkers, per)
+					if s.LateSends > 0 || errs > 0 || !*s.RateReached {
+						break
+					}
+					best, bestCPU = rate, per
+				}
+				b.ReportMetric(best, "max-req/s")
+				b.ReportMetric(bestCPU, "cpu-µs/req")
+			}
+		})
+	}
+}
