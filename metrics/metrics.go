@@ -362,16 +362,17 @@ func ReadDir(runDir string) (map[string][]Point, error) {
 // PerSecondMean turns a summary's cumulative _sum and _count into the mean
 // of what was observed between consecutive scrapes. That is sharper than
 // the summary's own quantiles, which Vault computes over a sliding window of
-// several seconds and so smear a fault across the window. A counter that
-// went down (the node restarted) starts over rather than yielding a
-// negative mean.
+// several seconds and so smear a fault across the window. Series of the
+// same name with labels (one per raft peer, say) are added up first. A
+// counter that went down (the node restarted) starts over rather than
+// yielding a negative mean.
 func PerSecondMean(pts []Point, name string) (ts []time.Time, means []float64) {
 	sumKey, cntKey := name+"_sum", name+"_count"
 	var prevSum, prevCnt float64
 	have := false
 	for _, p := range pts {
-		s, ok1 := p.V[sumKey]
-		c, ok2 := p.V[cntKey]
+		s, ok1 := total(p.V, sumKey)
+		c, ok2 := total(p.V, cntKey)
 		if !ok1 || !ok2 {
 			have = false
 			continue
@@ -383,4 +384,16 @@ func PerSecondMean(pts []Point, name string) (ts []time.Time, means []float64) {
 		prevSum, prevCnt, have = s, c, true
 	}
 	return ts, means
+}
+
+// total adds the series key and key{…}.
+func total(v map[string]float64, key string) (float64, bool) {
+	sum, ok := v[key]
+	for k, x := range v {
+		if len(k) > len(key) && k[len(key)] == '{' && strings.HasPrefix(k, key) {
+			sum += x
+			ok = true
+		}
+	}
+	return sum, ok
 }

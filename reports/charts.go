@@ -548,8 +548,13 @@ func throughputChart(r *Run) timeChart {
 		for _, s := range r.Samples {
 			st := s.Ops[op]
 			xs = append(xs, secs(s.T, r.Start)+0.5)
-			ok = append(ok, float64(st.Count-st.Errors))
-			bad = append(bad, float64(st.Errors))
+			// A run's last sample may be shorter than a second.
+			per := 1.0
+			if s.Interval > 0 {
+				per = s.Interval
+			}
+			ok = append(ok, float64(st.Count-st.Errors)/per)
+			bad = append(bad, float64(st.Errors)/per)
 		}
 		dx, okd, _ := downsample(xs, ok, false)
 		_, badd, _ := downsample(xs, bad, true)
@@ -670,7 +675,7 @@ func (lp lanePlotter) Plot(c draw.Canvas, p *plot.Plot) {
 // distribution is one HdrHistogram percentile curve: x is 1/(1-q) on a
 // log axis, so 90 %, 99 %, 99.9 % … are evenly spaced, as in
 // HdrHistogram's plotter.
-func distribution(h *hdr.Histogram) (xs, ys []float64) {
+func distribution(h *hdr.Histogram, perMs float64) (xs, ys []float64) {
 	if h == nil || h.TotalCount() == 0 {
 		return nil, nil
 	}
@@ -682,7 +687,7 @@ func distribution(h *hdr.Histogram) (xs, ys []float64) {
 			x = limit
 		}
 		xs = append(xs, x)
-		ys = append(ys, float64(b.ValueAt)/1000)
+		ys = append(ys, float64(b.ValueAt)/perMs)
 		if x >= limit {
 			break
 		}
@@ -744,7 +749,7 @@ func distChart(r *Run, op string) (template.HTML, error) {
 	var allY [][]float64
 	xmax := 100.0
 	for _, c := range curves {
-		xs, ys := distribution(c.h)
+		xs, ys := distribution(c.h, r.PerMs)
 		if len(xs) == 0 {
 			continue
 		}

@@ -46,13 +46,17 @@ type junitCase struct {
 	Time      string        `xml:"time,attr"`
 	Failure   *junitFailure `xml:"failure,omitempty"`
 	Skipped   *junitSkipped `xml:"skipped,omitempty"`
-	SystemOut string        `xml:"system-out,omitempty"`
+	SystemOut *junitText    `xml:"system-out,omitempty"`
 }
 
 type junitFailure struct {
 	Message string `xml:"message,attr"`
 	Type    string `xml:"type,attr"`
-	Text    string `xml:",chardata"`
+	Text    string `xml:",cdata"`
+}
+
+type junitText struct {
+	Text string `xml:",cdata"`
 }
 
 type junitSkipped struct {
@@ -85,7 +89,7 @@ func JUnit(r *Run) ([]byte, error) {
 	var healedWant string
 	for _, e := range r.Summary.Expectations {
 		c := junitCase{Name: e.Name, Classname: cls + ".expectations", Time: "0",
-			SystemOut: fmt.Sprintf("%s: got %s, want %s", e.Name, e.Got, e.Want)}
+			SystemOut: &junitText{fmt.Sprintf("%s: got %s, want %s", e.Name, e.Got, e.Want)}}
 		if !e.Passed {
 			c.Failure = &junitFailure{Type: "expectation",
 				Message: fmt.Sprintf("%s: measured %s, threshold %s", e.Name, e.Got, e.Want),
@@ -103,9 +107,10 @@ func JUnit(r *Run) ([]byte, error) {
 	for _, f := range r.Faults {
 		fr := f.Result
 		c := junitCase{Name: fmt.Sprintf("fault %s recovers", f.Label()), Classname: cls + ".recovery", Time: "0"}
-		c.SystemOut = fmt.Sprintf("injected at %s (+%s)\nleader elected after: %s\nwrites unavailable: %s\nreads unavailable: %s\nhealed after: %s\n",
+		out := fmt.Sprintf("injected at %s (+%s)\nleader elected after: %s\nwrites unavailable: %s\nreads unavailable: %s\nhealed after: %s\n",
 			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), fmtMsPtr(fr.LeaderElectedMs),
 			fmtMs(fr.WriteUnavailableMs), fmtMs(fr.ReadUnavailableMs), fmtMsPtr(fr.HealedMs))
+		c.SystemOut = &junitText{out}
 		threshold := "healed before the run ended"
 		if healedWant != "" {
 			threshold = "healed_within " + healedWant
@@ -116,7 +121,7 @@ func JUnit(r *Run) ([]byte, error) {
 			measured := fmt.Sprintf("not healed %s after injection, when the run ended", fmtMs(durMs(r.End.Sub(f.Start))))
 			c.Failure = &junitFailure{Type: "recovery",
 				Message: fmt.Sprintf("fault %s: measured %s; threshold %s", f.Label(), measured, threshold),
-				Text:    c.SystemOut}
+				Text:    out}
 		}
 		s.Cases = append(s.Cases, c)
 	}

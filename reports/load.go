@@ -40,7 +40,10 @@ type Run struct {
 	Events  []rundir.Event
 	Samples []rundir.Sample
 	Ops     []string                  // operations seen, in a stable order
-	Hist    map[string]*hdr.Histogram // whole run per op, values in µs
+	Hist    map[string]*hdr.Histogram // whole run per op, in the log's unit (see PerMs)
+	// PerMs is how many histogram units make a millisecond: 1e6 for the
+	// nanoseconds load/ records, 1e3 for logs in microseconds.
+	PerMs float64
 	// KindHist merges every phase of one kind (before, during, …) per op,
 	// for the percentile distribution charts.
 	KindHist map[string]map[string]*hdr.Histogram
@@ -124,7 +127,7 @@ func opOrder(ops []string) {
 // directory at all (no meta.json, samples or events) or a file is corrupt
 // before its last line; everything else missing becomes a Note.
 func Load(dir string) (*Run, error) {
-	r := &Run{Dir: dir, Hist: map[string]*hdr.Histogram{}}
+	r := &Run{Dir: dir, Hist: map[string]*hdr.Histogram{}, PerMs: 1e6}
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
@@ -184,7 +187,7 @@ func Load(dir string) (*Run, error) {
 	ph := make([]map[string]*hdr.Histogram, len(phases))
 	r.KindHist = map[string]map[string]*hdr.Histogram{}
 	tags := map[string]bool{}
-	err = readHlog(filepath.Join(dir, rundir.HistogramsFile), func(h *hdr.PackedHistogram, op string, t int64) {
+	r.PerMs, err = readHlog(filepath.Join(dir, rundir.HistogramsFile), func(h *hdr.PackedHistogram, op string, t int64) {
 		if op == "" {
 			op = "all"
 		}
@@ -261,20 +264,12 @@ func (r *Run) collectOps(tags map[string]bool) {
 	opOrder(r.Ops)
 }
 
-// Geometry of merged histograms: the DESIGN's 1 µs–60 s at 3 digits. An
-// interval with the same geometry merges index to index; another one is
-// re-recorded value by value (and what exceeds 60 s is clamped by the
-// writer anyway).
-const (
-	histLowest  = 1
-	histHighest = 60_000_000
-	histDigits  = 3
-)
-
+// mergeInto adds an interval to m[op], creating it with the interval's own
+// geometry so the merge goes index to index.
 func mergeInto(m map[string]*hdr.Histogram, op string, h *hdr.PackedHistogram) {
 	w := m[op]
 	if w == nil {
-		w = hdr.New(histLowest, histHighest, histDigits)
+		w = hdr.New(h.LowestTrackableValue(), h.HighestTrackableValue(), int(h.SignificantFigures()))
 		m[op] = w
 	}
 	h.MergeInto(w)
@@ -290,13 +285,17 @@ func mergeInto(m map[string]*hdr.Histogram, op string, h *hdr.PackedHistogram) {
 // the full counts array, ~140 kB at 1 µs–60 s, 3 digits) and merging dense
 // histograms walks every bucket: an hour of intervals took seconds. Packed
 // histograms decode sparsely and merge in proportion to populated buckets.
-func readHlog(path string, fn func(h *hdr.PackedHistogram, tag string, startMs int64)) error {
+//
+// It returns the log's unit as units per millisecond: a comment saying
+// "values in ns" (or µs) decides; else the geometry does, since a log of
+// nanoseconds tracks from 1 µs = 1000 units up.
+func readHlog(path string, fn func(h *hdr.PackedHistogram, tag string, startMs int64)) (perMs float64, err error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return 1e6, nil
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if i := bytes.LastIndexByte(b, '\n'); i < len(b)-1 {
 		b = b[:i+1]
@@ -311,6 +310,13 @@ func readHlog(path string, fn func(h *hdr.PackedHistogram, tag string, startMs i
 			continue // blank, or the legend
 		}
 		if line[0] == '#' {
+			lc := strings.ToLower(string(line))
+			switch {
+			case strings.Contains(lc, "values in ns") || strings.Contains(lc, "nanosecond"):
+				perMs = 1e6
+			case strings.Contains(lc, "values in µs") || strings.Contains(lc, "values in us") || strings.Contains(lc, "microsecond"):
+				perMs = 1e3
+			}
 			if v, ok := hlogHeader(line, "#[StartTime: "); ok {
 				startSec, haveStart = v, true
 			} else if v, ok := hlogHeader(line, "#[BaseTime: "); ok {
@@ -322,17 +328,17 @@ func readHlog(path string, fn func(h *hdr.PackedHistogram, tag string, startMs i
 		if bytes.HasPrefix(line, []byte("Tag=")) {
 			c := bytes.IndexByte(line, ',')
 			if c < 0 {
-				return fmt.Errorf("%s:%d: Tag without fields", path, ln)
+				return 0, fmt.Errorf("%s:%d: Tag without fields", path, ln)
 			}
 			tag, line = string(line[4:c]), line[c+1:]
 		}
 		f := bytes.SplitN(line, []byte(","), 4)
 		if len(f) != 4 {
-			return fmt.Errorf("%s:%d: want start,length,max,histogram", path, ln)
+			return 0, fmt.Errorf("%s:%d: want start,length,max,histogram", path, ln)
 		}
 		ts, err := strconv.ParseFloat(string(f[0]), 64)
 		if err != nil {
-			return fmt.Errorf("%s:%d: start time: %w", path, ln, err)
+			return 0, fmt.Errorf("%s:%d: start time: %w", path, ln, err)
 		}
 		if !haveStart {
 			startSec, haveStart = ts, true
@@ -347,11 +353,20 @@ func readHlog(path string, fn func(h *hdr.PackedHistogram, tag string, startMs i
 		}
 		h, err := hdr.DecodePacked(f[3])
 		if err != nil {
-			return fmt.Errorf("%s:%d: %w", path, ln, err)
+			return 0, fmt.Errorf("%s:%d: %w", path, ln, err)
+		}
+		if perMs == 0 {
+			perMs = 1e3
+			if h.LowestTrackableValue() >= 1000 || h.HighestTrackableValue() > 1e9 {
+				perMs = 1e6
+			}
 		}
 		fn(h, tag, int64(math.Round((ts+baseSec)*1000)))
 	}
-	return nil
+	if perMs == 0 {
+		perMs = 1e6
+	}
+	return perMs, nil
 }
 
 func hlogHeader(line []byte, prefix string) (float64, bool) {
@@ -598,7 +613,7 @@ func (r *Run) deriveSummary(phases []rundir.PhaseStats, ph []map[string]*hdr.His
 			st.Rate = float64(st.Count) / dur
 		}
 		if h := r.Hist[op]; h != nil {
-			fillPercentiles(&st, h)
+			fillPercentiles(&st, h, r.PerMs)
 		} else {
 			maxOfSamples(&st, r.Samples, op)
 		}
@@ -617,13 +632,13 @@ func (r *Run) deriveSummary(phases []rundir.PhaseStats, ph []map[string]*hdr.His
 		"faults and phases from events.jsonl")
 }
 
-func fillPercentiles(st *rundir.OpStats, h *hdr.Histogram) {
+func fillPercentiles(st *rundir.OpStats, h *hdr.Histogram, perMs float64) {
 	if h.TotalCount() == 0 {
 		return
 	}
 	v := h.ValueAtPercentilesSlice([]float64{50, 90, 99, 99.9})
-	st.P50, st.P90, st.P99, st.P999 = float64(v[0])/1000, float64(v[1])/1000, float64(v[2])/1000, float64(v[3])/1000
-	st.Max = float64(h.Max()) / 1000
+	st.P50, st.P90, st.P99, st.P999 = float64(v[0])/perMs, float64(v[1])/perMs, float64(v[2])/perMs, float64(v[3])/perMs
+	st.Max = float64(h.Max()) / perMs
 }
 
 // maxOfSamples is the fallback without histograms: per-second percentiles
@@ -709,7 +724,7 @@ func (r *Run) phaseStats(p rundir.PhaseStats, merged map[string]*hdr.Histogram) 
 			st.Rate = float64(st.Count) / float64(secs)
 		}
 		if h := merged[op]; h != nil {
-			fillPercentiles(&st, h)
+			fillPercentiles(&st, h, r.PerMs)
 		}
 		p.Ops[op] = st
 	}

@@ -108,7 +108,7 @@ func Hgrm(w io.Writer, r *Run) error {
 		if _, err := fmt.Fprintf(w, "#[op: %s, values in ms]\n", op); err != nil {
 			return fmt.Errorf("latency.hgrm: %w", err)
 		}
-		if _, err := h.PercentilesPrint(w, 5, 1000); err != nil {
+		if _, err := h.PercentilesPrint(w, 5, r.PerMs); err != nil {
 			return fmt.Errorf("latency.hgrm: %w", err)
 		}
 		fmt.Fprintln(w)

@@ -88,4 +88,3 @@ func writeAtomic(dir, name string, b []byte) error {
 	}
 	return nil
 }
-

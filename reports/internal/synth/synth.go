@@ -66,9 +66,10 @@ type Options struct {
 	NoLedger     bool // skip ledger.jsonl (big for long runs; reports read it only for partial runs)
 }
 
+// The geometry load/ records with: nanoseconds, 1 µs to 60 s, 3 digits.
 const (
-	lowest  = 1          // µs
-	highest = 60_000_000 // 60 s in µs
+	lowest  = int64(time.Microsecond)
+	highest = int64(60 * time.Second)
 	sigfig  = 3
 )
 
@@ -146,7 +147,7 @@ func (g *gen) run() error {
 	lw := hdr.NewHistogramLogWriter(g.hlog)
 	lw.SetBaseTime(startMs)
 	lw.OutputLogFormatVersion()
-	lw.OutputComment(fmt.Sprintf("[vaultstorm %s, values in microseconds]", o.Scenario))
+	lw.OutputComment(fmt.Sprintf("[vaultstorm %s, latency from intended send time, values in ns, one tag per operation]", o.Scenario))
 	lw.OutputStartTime(startMs)
 	lw.OutputBaseTime(startMs)
 	lw.OutputLegend()
@@ -168,7 +169,7 @@ func (g *gen) run() error {
 	}
 	for s := 0; s < secs; s++ {
 		t0 := g.at(time.Duration(s) * time.Second)
-		smp := rundir.Sample{T: t0, Ops: map[string]rundir.OpStats{}}
+		smp := rundir.Sample{T: t0, Ops: map[string]rundir.OpStats{}, Interval: 1}
 		if g.rng.Float64() < 0.02 {
 			smp.LateSends = int64(g.rng.IntN(3))
 			g.late += smp.LateSends
@@ -204,11 +205,7 @@ func (g *gen) run() error {
 					}
 					continue
 				}
-				us := int64(lat / time.Microsecond)
-				if us < 1 {
-					us = 1
-				}
-				h.RecordValue(us)
+				h.RecordValue(min(max(int64(lat), lowest), highest))
 				if op == "write" {
 					g.acked++
 					key := fmt.Sprintf("vaultstorm/k%05d", g.rng.IntN(5000))
@@ -360,9 +357,9 @@ func fillPct(st *rundir.OpStats, h *hdr.Histogram) {
 	if h.TotalCount() == 0 {
 		return
 	}
-	ms := func(q float64) float64 { return float64(h.ValueAtPercentile(q)) / 1000 }
+	ms := func(q float64) float64 { return float64(h.ValueAtPercentile(q)) / 1e6 }
 	st.P50, st.P90, st.P99, st.P999 = ms(50), ms(90), ms(99), ms(99.9)
-	st.Max = float64(h.Max()) / 1000
+	st.Max = float64(h.Max()) / 1e6
 }
 
 func (g *gen) planEvents() {
