@@ -16,6 +16,9 @@ func FuzzParse(f *testing.F) {
 		src, _ := Source(n)
 		f.Add(string(src))
 	}
+	for _, m := range malformed {
+		f.Add(m.src)
+	}
 	f.Add(`load { duration = "1m" }`)
 	f.Add("cluster {\n nodes = 4\n}\nload { duration = \"1m\" }\nfault \"kill\" {\n at = \"2m\"\n target = \"node9\"\n}\n")
 	f.Add(`load { duration = "1m" mix = "read=1e9" }`)

@@ -411,3 +411,56 @@ func BenchmarkPartitionApplyHeal(b *testing.B) {
 		}
 	}
 }
+
+// TestLatencyThroughput measures what a delayed node can still push through
+// the user-space release path: raft snapshots to a slowed follower must not
+// be throttled by the tool rather than by the delay.
+func TestLatencyThroughput(t *testing.T) {
+	needKernel(t)
+	if testing.Short() {
+		t.Skip("measurement")
+	}
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(n1, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 64 << 20
+	done := make(chan time.Duration, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			done <- 0
+			return
+		}
+		defer c.Close()
+		start := time.Now()
+		n, _ := io.Copy(io.Discard, c)
+		if n != size {
+			done <- 0
+			return
+		}
+		done <- time.Since(start)
+	}()
+	undo, err := Latency(context.Background(), n2, time.Millisecond, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = undo() })
+	c, err := dialFrom(n2, ln.Addr().String(), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1<<20)
+	for range size / len(buf) {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	d := <-done
+	if d == 0 {
+		t.Fatal("transfer incomplete")
+	}
+	t.Logf("64 MiB from a node with 1ms added delay: %s, %.0f MiB/s", d.Round(time.Millisecond), 64/d.Seconds())
+}
