@@ -1,9 +1,12 @@
 package load
 
 import (
+	"io"
+
 	"bufio"
 	"encoding/pem"
 	"fmt"
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -89,4 +92,20 @@ func startFakeProcess(t testing.TB) Target {
 	}
 	f := strings.Fields(line)
 	return Target{Addrs: []string{f[0]}, CACert: f[1], Token: testToken}
+}
+
+func countHlog(t testing.TB, r io.Reader) map[string]int {
+	t.Helper()
+	lr := hdr.NewHistogramLogReader(r)
+	tags := map[string]int{}
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			t.Fatalf("histogram log: %v", err)
+		}
+		if h == nil {
+			return tags
+		}
+		tags[h.Tag()]++
+	}
 }

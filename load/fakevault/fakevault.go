@@ -166,18 +166,19 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, 503, "Vault is sealed")
 		return
 	}
-	if r.Header.Get("X-Vault-Token") != s.Token {
-		writeErr(w, 403, "permission denied")
-		return
-	}
-	switch {
-	case p == "sys/leader":
+	if p == "sys/leader" { // unauthenticated, as in Vault
 		if s.Leader == "" {
 			w.Write([]byte(`{"ha_enabled":true,"is_self":true,"leader_address":""}`))
 		} else {
 			fmt.Fprintf(w, `{"ha_enabled":true,"is_self":false,"leader_address":%q}`, s.Leader)
 		}
 		return
+	}
+	if r.Header.Get("X-Vault-Token") != s.Token {
+		writeErr(w, 403, "permission denied")
+		return
+	}
+	switch {
 	case p == "sys/capabilities-self":
 		var req struct{ Paths []string }
 		json.NewDecoder(r.Body).Decode(&req)
