@@ -99,7 +99,7 @@ var compareTmpl = template.Must(template.New("compare").Funcs(funcs).Parse(`<!DO
 <header class="top" id="header"><div><h1>{{.Scenario}} <small>vaultstorm compare</small></h1>
 <p class="lead">A (baseline, blue): {{range $i, $d := .C.A}}{{if $i}}, {{end}}<code>{{$d}}</code>{{end}}<br>B (candidate, orange): {{range $i, $d := .C.B}}{{if $i}}, {{end}}<code>{{$d}}</code>{{end}}</p></div>
 <div class="verdict {{if .C.Regressed}}fail{{else}}pass{{end}}" id="verdict">{{if .C.Regressed}}REGRESSION{{else}}OK{{end}}</div></header>
-<div class="banner{{if .C.Regressed}} failed{{end}}">{{.Verdict}}{{range .C.Warnings}}<br>warning: {{.}}{{end}}</div>
+<div class="banner {{if .C.Regressed}}failed{{else}}ok{{end}}">{{.Verdict}}{{range .C.Warnings}}<br>warning: {{.}}{{end}}</div>
 <section id="overlay"><h2>Latency over time, A and B overlaid</h2>
 <p class="caption">p99 per second (solid) and p50 (dashed), time since the start of each run; bands are A's faults.</p>
 {{range .Charts}}{{.}}{{end}}</section>
@@ -219,6 +219,7 @@ func overlayDist(op string, a, b []*Run) (template.HTML, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = pctTicks{}
 	p.X.Label.Text = "percentile"
+	p.X.Label.TextStyle.Font.Size = labelFont
 	msLogAxis(&p.Y)
 	p.Legend.Left = true
 	xmax := 100.0
