@@ -50,6 +50,10 @@ func TestMain(m *testing.M) {
 		serveFake()
 		return
 	}
+	if os.Getenv("VAULTSTORM_KILLTEST_DIR") != "" {
+		killTestChild()
+		return
+	}
 	os.Exit(m.Run())
 }
 

@@ -181,6 +181,8 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	if dir == "" {
 		dir = filepath.Join("runs", started.Format("20060102T150405Z")+"-load")
 	}
+	_, statErr := os.Stat(dir)
+	created := errors.Is(statErr, os.ErrNotExist)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create run directory: %w", err)
 	}
@@ -218,6 +220,9 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 		// Preflight (unreachable, sealed, no permission, bad mount) or a
 		// failure to record: nothing was measured that verify could check
 		// unless the ledger has lines.
+		if _, err := os.Stat(filepath.Join(dir, rundir.LedgerFile)); created && errors.Is(err, os.ErrNotExist) {
+			os.RemoveAll(dir)
+		}
 		return runErr
 	}
 
