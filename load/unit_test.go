@@ -29,13 +29,13 @@ func TestParseMix(t *testing.T) {
 		t.Fatalf("aliases: %v %v", m, err)
 	}
 	for in, want := range map[string]string{
-		"":                   "empty",
-		"read":               "not op=weight",
-		"read=80,wrte=20":    `unknown operation "wrte"`,
-		"read=x":             "must be an integer",
-		"read=-1":            "must be an integer",
-		"read=0,write=0":     "all weights are zero",
-		"read=1,get=2":       "read given twice",
+		"":                    "empty",
+		"read":                "not op=weight",
+		"read=80,wrte=20":     `unknown operation "wrte"`,
+		"read=x":              "must be an integer",
+		"read=-1":             "must be an integer",
+		"read=0,write=0":      "all weights are zero",
+		"read=1,get=2":        "read given twice",
 		"read=99999999999999": "must be an integer",
 	} {
 		if _, err := ParseMix(in); err == nil || !strings.Contains(err.Error(), want) {
