@@ -3,10 +3,15 @@ package load
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vaultstorm/vaultstorm/internal/rundir"
 )
 
 // cpuTime is this process's user+system CPU time; the fake Vault runs in
@@ -60,8 +65,10 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 }
 
 // BenchmarkMaxRate searches the highest fixed rate that one core
-// (GOMAXPROCS=1) of the generator sends with no late send, against a fake
-// Vault in another process.
+// (GOMAXPROCS=1) of the generator sustains against a fake Vault in another
+// process: "strict" is the highest with no late send at all, "0.1%" the
+// highest with the rate reached and at most 0.1 % of sends late (an
+// overloaded machine preempts any process for more than 2 ms now and then).
 func BenchmarkMaxRate(b *testing.B) {
 	for _, mix := range []string{"read=100", "read=80,write=20"} {
 		b.Run(mix, func(b *testing.B) {
@@ -69,9 +76,8 @@ func BenchmarkMaxRate(b *testing.B) {
 			prev := runtime.GOMAXPROCS(1)
 			defer runtime.GOMAXPROCS(prev)
 			for range b.N {
-				best := 0.0
-				bestCPU := 0.0
-				for _, rate := range []float64{2000, 5000, 10000, 15000, 20000, 30000, 40000, 50000, 60000} {
+				strict, loose, looseCPU, prevRate := 0.0, 0.0, 0.0, 0.0
+				for _, rate := range []float64{500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000, 50000} {
 					o := benchOpts(rate, 3*time.Second, mix)
 					o.NoPrefill = true
 					c0 := cpuTime()
@@ -88,14 +94,51 @@ func BenchmarkMaxRate(b *testing.B) {
 					per := float64(cpu) / float64(n) / 1e3
 					b.Logf("rate %6.0f: achieved %8.1f/s, late %6d, max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
 						rate, s.AchievedRate, s.LateSends, s.MaxSendLagMs, errs, s.PeakWorkers, per)
-					if s.LateSends > 0 || errs > 0 || !*s.RateReached {
+					if errs > 0 || !*s.RateReached || float64(s.LateSends) > 0.001*float64(n) {
 						break
 					}
-					best, bestCPU = rate, per
+					loose, looseCPU = rate, per
+					if s.LateSends == 0 && strict == prevRate { // only while every lower rate was strict too
+						strict = rate
+					}
+					prevRate = rate
 				}
-				b.ReportMetric(best, "max-req/s")
-				b.ReportMetric(bestCPU, "cpu-µs/req")
+				b.ReportMetric(strict, "max-req/s-no-late")
+				b.ReportMetric(loose, "max-req/s-0.1%late")
+				b.ReportMetric(looseCPU, "cpu-µs/req")
 			}
 		})
 	}
+}
+
+// BenchmarkRSS reports the generator's resident memory over a long run at
+// 1000 req/s (minutes from VAULTSTORM_RSS_MINUTES, default 2).
+func BenchmarkRSS(b *testing.B) {
+	minutes := 2
+	if v, err := strconv.Atoi(os.Getenv("VAULTSTORM_RSS_MINUTES")); err == nil && v > 0 && v <= 30 {
+		minutes = v
+	}
+	t := startFakeProcess(b)
+	for range b.N {
+		o := benchOpts(1000, time.Duration(minutes)*time.Minute, "read=80,write=20")
+		secs := 0
+		o.OnSample = func(rundir.Sample) {
+			if secs++; secs%60 == 0 {
+				b.Logf("after %d min: RSS %s", secs/60, rss())
+			}
+		}
+		if _, err := Run(context.Background(), t, o, b.TempDir()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func rss() string {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			return strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:"))
+		}
+	}
+	return "?"
 }
