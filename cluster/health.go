@@ -199,6 +199,11 @@ func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Durati
 			}
 			last = c.unhealthyReason(ap, want)
 			if last == "" {
+				// Autopilot still trusts a peer it heard from recently;
+				// every node must also answer for itself, unsealed.
+				last = c.unsealedReason(ctx)
+			}
+			if last == "" {
 				return nil
 			}
 		}
@@ -216,6 +221,18 @@ func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Durati
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// unsealedReason names a node that does not answer as an unsealed member,
+// or returns "".
+func (c *Cluster) unsealedReason(ctx context.Context) string {
+	for _, n := range c.State.Nodes {
+		state, _ := c.nodeState(ctx, n)
+		if state != StateLeader && state != StateFollower {
+			return n.Name + " is " + state
+		}
+	}
+	return ""
 }
 
 // unhealthyReason says why ap is not a healthy cluster of want voters made

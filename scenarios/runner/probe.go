@@ -238,6 +238,18 @@ func (p *prober) healthLoop() {
 			}
 			reason = cluster.Unhealthy(ap, ids)
 		}
+		if reason == "" {
+			// Autopilot trusts a peer it heard from recently; each node
+			// must also answer for itself, unsealed.
+			p.mu.Lock()
+			for _, n := range expected {
+				if s := p.state[n.Name]; s != "leader" && s != "follower" {
+					reason = n.Name + " is " + s
+					break
+				}
+			}
+			p.mu.Unlock()
+		}
 		healthy := reason == ""
 		p.mu.Lock()
 		p.health = append(p.health, healthObs{t: start, healthy: healthy})
