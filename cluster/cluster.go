@@ -33,6 +33,10 @@ type Spec struct {
 	StabilizationTime     time.Duration `json:"server_stabilization_time"`
 	DeadServerThreshold   time.Duration `json:"dead_server_last_contact_threshold"`
 	PKIDir                string        `json:"pki_dir"`
+	// Subnet is the third octet of the nodes' loopback addresses
+	// (127.0.SUBNET.10 is the seal, .11 node1, …), so that several
+	// clusters (parallel tests) can live on one machine.
+	Subnet int `json:"subnet"`
 }
 
 // DefaultSpec is a five-voter cluster on btrfs or md RAID0 of two 256 MiB
@@ -61,6 +65,9 @@ func (s Spec) Validate() error {
 	}
 	if s.PerformanceMultiplier < 1 || s.PerformanceMultiplier > 10 {
 		return fmt.Errorf("--performance-multiplier %d: must be 1-10 (1 is HashiCorp's production recommendation)", s.PerformanceMultiplier)
+	}
+	if s.Subnet < 0 || s.Subnet > 255 {
+		return fmt.Errorf("subnet %d: must be 0-255 (the third octet of 127.0.X.Y)", s.Subnet)
 	}
 	if s.Zones < 1 {
 		return fmt.Errorf("--zones %d: need at least one zone", s.Zones)
@@ -183,7 +190,7 @@ func (c *Cluster) all() []*Node {
 	return out
 }
 
-var versionRE = regexp.MustCompile(`Vault v(\d+\.\d+\.\d+\S*)`)
+var versionRE = regexp.MustCompile(`Vault v(\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?)`)
 
 // VaultVersion runs `bin version` and returns e.g. "1.21.0", or an error
 // that says the binary is missing or not Vault.
@@ -212,6 +219,6 @@ func VaultVersion(ctx context.Context, bin string) (string, error) {
 const maxNodeIndex = 240
 
 // ipFor is node i's loopback address: the seal is .10, node1 .11, …
-func ipFor(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i) }
+func ipFor(subnet, i int) string { return fmt.Sprintf("127.0.%d.%d", subnet, 10+i) }
 
 func zoneFor(i, zones int) string { return fmt.Sprintf("zone-%c", 'a'+(i-1)%zones) }

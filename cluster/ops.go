@@ -137,7 +137,7 @@ func (c *Cluster) AddNode(ctx context.Context, zone string) (*Node, error) {
 		return nil, fmt.Errorf("no free node address left (127.0.0.11-%d used)", 10+maxNodeIndex)
 	}
 	name := fmt.Sprintf("node%d", idx)
-	n := &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(idx), Zone: zone}
+	n := &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(c.State.Spec.Subnet, idx), Zone: zone}
 	inputs, err := c.pkiInputs()
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -88,6 +89,13 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	bin, _ := filepath.Abs(o.VaultBin)
+	for i := 0; i <= spec.Nodes; i++ {
+		addr := net.JoinHostPort(ipFor(spec.Subnet, i), fmt.Sprint(APIPort))
+		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			conn.Close()
+			return nil, fmt.Errorf("%s is already in use: another cluster is up (vaultstorm down --dir DIR), or use --subnet to pick other addresses", addr)
+		}
+	}
 
 	if err := os.MkdirAll(filepath.Join(dir, SecretsDir), 0o700); err != nil {
 		return nil, fmt.Errorf("create cluster directory: %w", err)
@@ -102,10 +110,10 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 		},
 	}
 	c.clients = newClients(c)
-	c.State.Seal = &Node{Name: "seal", Role: RoleSeal, NodeID: "seal", IP: ipFor(0)}
+	c.State.Seal = &Node{Name: "seal", Role: RoleSeal, NodeID: "seal", IP: ipFor(spec.Subnet, 0)}
 	for i := 1; i <= spec.Nodes; i++ {
 		name := fmt.Sprintf("node%d", i)
-		c.State.Nodes = append(c.State.Nodes, &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(i), Zone: zoneFor(i, spec.Zones), Generation: 1})
+		c.State.Nodes = append(c.State.Nodes, &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(spec.Subnet, i), Zone: zoneFor(i, spec.Zones), Generation: 1})
 	}
 	if err := c.Save(); err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ package clustertest
 
 import (
 	"context"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,6 +43,11 @@ func Start(t testing.TB, spec *cluster.Spec) *cluster.Cluster {
 	s := cluster.DefaultSpec()
 	if spec != nil {
 		s = *spec
+	}
+	if s.Subnet == 0 {
+		// Away from 127.0.0.x, where a user's own cluster lives, and apart
+		// from other tests' clusters.
+		s.Subnet = 100 + rand.IntN(150)
 	}
 	// Not t.TempDir: its cleanup runs after ours and would race the
 	// unmounts; Down removes the directory itself.

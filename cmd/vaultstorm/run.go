@@ -26,6 +26,7 @@ func runCmd() *cobra.Command {
 	var seed int64
 	var out, vaultBin string
 	var keep bool
+	var subnet int
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE",
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
@@ -77,7 +78,7 @@ latency.hgrm.`,
 			var once sync.Once
 			start := time.Now()
 			res, err := runner.Run(cmd.Context(), runner.Options{
-				Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep,
+				Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep, Subnet: subnet,
 				Tool: "vaultstorm " + version, Command: strings.Join(os.Args, " "),
 				Logf: func(format string, a ...any) {
 					fmt.Fprintf(os.Stderr, "%7.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
@@ -111,6 +112,7 @@ latency.hgrm.`,
 	f.Int64Var(&seed, "seed", 0, "seed for every random choice (targets, zones); default: the scenario's, else the clock")
 	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>)")
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
+	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' loopback addresses (127.0.SUBNET.11…), to run beside another cluster")
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
 	return cmd
 }

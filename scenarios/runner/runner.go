@@ -32,6 +32,7 @@ type Options struct {
 	OutDir   string              // the run directory, created
 	VaultBin string              // used unless the scenario names a binary or version
 	Keep     bool                // leave the cluster up at the end
+	Subnet   int                 // third octet of the nodes' loopback addresses
 	Tool     string              // "vaultstorm <version>", for meta.json
 	Command  string
 	// Logf prints progress for a person; nil is quiet.
@@ -129,6 +130,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	spec.Subnet = o.Subnet
 	r.logf("cluster: %d nodes, storage %s, Vault %s", spec.Nodes, storageName(spec.Storage), bin)
 	clusterDir := filepath.Join(o.OutDir, "cluster")
 	c, err := cluster.Up(ctx, cluster.Options{Dir: clusterDir, Spec: spec, VaultBin: bin})
@@ -188,7 +190,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.setPhase(0)
 	var loadSum rundir.Summary
 	var loadErr error
 	loadDone := make(chan struct{})
@@ -207,6 +208,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("load: %w", loadErr)
 	}
 	t0 := *r.loadStart.Load()
+	r.setPhase(0)
 	r.logf("load started: %s", describeLoad(sc.Load))
 
 	var fwg sync.WaitGroup
@@ -287,9 +289,6 @@ func (r *run) event(e rundir.Event) {
 }
 
 func (r *run) setPhase(p int) {
-	if r.phase.Load() == int32(p) && p != 0 {
-		return
-	}
 	r.phase.Store(int32(p))
 	r.hists.mark(p, time.Now())
 	r.event(rundir.Event{Kind: rundir.EvPhase, Phase: phaseNames[p]})
