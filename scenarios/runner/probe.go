@@ -84,6 +84,13 @@ func (p *prober) client(addr string) (*api.Client, error) {
 // setNodes replaces the set of nodes the cluster is expected to have:
 // new ones get a probe loop, removed ones lose theirs.
 func (p *prober) setNodes(nodes []probeNode) {
+	var removed []string
+	defer func() {
+		// setState takes p.mu itself.
+		for _, name := range removed {
+			p.setState(name, "removed")
+		}
+	}()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.expected = slices.Clone(nodes)
@@ -102,7 +109,7 @@ func (p *prober) setNodes(nodes []probeNode) {
 		if !keep[name] {
 			cancel()
 			delete(p.loops, name)
-			p.setState(name, "removed")
+			removed = append(removed, name)
 		}
 	}
 }
@@ -244,6 +251,9 @@ func (p *prober) healthLoop() {
 			p.mu.Lock()
 			for _, n := range expected {
 				if s := p.state[n.Name]; s != "leader" && s != "follower" {
+					if s == "" {
+						s = "not probed yet"
+					}
 					reason = n.Name + " is " + s
 					break
 				}

@@ -136,16 +136,21 @@ func (r *run) finish(sum *rundir.Summary) {
 		healed := healedAt(health, later(fr.injected, fr.lifted))
 		res.HealedMs = msPtr(fr.injected, healed)
 		if fr.leaderHit {
-			res.LeaderElectedMs = msPtr(fr.injected, leaderElected(leaders, fr.injected, fr.nodes))
+			// A leader other than the nodes hit; for a rolling restart,
+			// which hits every node, one other than the leader it began with.
+			from, excluded := fr.injected, fr.nodes
+			if fr.spec.Kind == scenarios.KindRollingRestart {
+				from, excluded = fr.started, fr.leaderAt
+			}
+			res.LeaderElectedMs = msPtr(from, leaderElected(leaders, from, excluded))
 		}
 		windowEnd := healed
 		if windowEnd.IsZero() {
 			windowEnd = now
 		}
-		from := fr.injected
-		if fr.spec.Kind == scenarios.KindRollingRestart {
-			from = r.phaseStart(1)
-		}
+		// Requests fail from the moment the action begins (a graceful stop
+		// takes a while), not only once it returned.
+		from := fr.started
 		res.WriteUnavailableMs = ms(longestOverlapping(wOut, from, windowEnd))
 		res.ReadUnavailableMs = ms(longestOverlapping(rOut, from, windowEnd))
 		if ok := firstOKAfterFailure(wOut, from); !ok.IsZero() && ok.Before(windowEnd) {
@@ -173,12 +178,6 @@ func (r *run) finish(sum *rundir.Summary) {
 		}
 	}
 	sum.Passed = &passed
-}
-
-func (r *run) phaseStart(p int) time.Time {
-	r.hists.mu.Lock()
-	defer r.hists.mu.Unlock()
-	return r.hists.starts[p]
 }
 
 // judge checks every expectation the scenario sets against what was

@@ -83,7 +83,9 @@ type faultRun struct {
 	nodes     []string
 	targetIDs []string
 	leaderHit bool
-	injected  time.Time // t_fault
+	leaderAt  []string  // active node(s) when the fault began
+	started   time.Time // the fault action began
+	injected  time.Time // t_fault: the fault action returned
 	lifted    time.Time // fault_end (zero when never lifted)
 	err       error
 }
@@ -366,6 +368,8 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 	if r.phase.Load() == 0 {
 		r.setPhase(1)
 	}
+	fr.leaderAt = r.probe.leaderNow()
+	fr.started = time.Now()
 	lift, err := f.Inject(ctx, r.c, nodes)
 	fr.injected = time.Now()
 	r.updateProbes(spec.Kind)

@@ -1,0 +1,180 @@
+package runner_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
+	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/scenarios"
+	"github.com/vaultstorm/vaultstorm/scenarios/runner"
+)
+
+// ciTimeScale shrinks the shipped scenarios for CI; the scenarios package
+// keeps Vault's hard minimums (autopilot's 1m dead-server threshold, raft's
+// election timeouts) whatever the scale.
+const ciTimeScale = 0.1
+
+// TestShippedScenarios runs every built-in scenario against a real
+// cluster, checks its own expectations and the figures that define it,
+// and checks that nothing is left on the machine afterwards.
+func TestShippedScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: real clusters")
+	}
+	bin := clustertest.VaultBin(t)
+	only := os.Getenv("VAULTSTORM_SCENARIOS") // e.g. "leader-kill,spot-reclaim" to run a few
+	for _, info := range scenarios.Shipped() {
+		if only != "" && !strings.Contains(","+only+",", ","+info.Name+",") {
+			continue
+		}
+		t.Run(info.Name, func(t *testing.T) {
+			sc, err := scenarios.LoadShipped(info.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sc, err = sc.Scale(ciTimeScale); err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "run")
+			start := time.Now()
+			res, err := runner.Run(context.Background(), runner.Options{
+				Scenario: sc, OutDir: out, VaultBin: bin, Subnet: 100 + int(time.Now().UnixNano()%150),
+				Logf: func(f string, a ...any) { t.Logf(f, a...) },
+			})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			s := res.Summary
+			t.Logf("%s: %s wall; faults %+v", info.Name, time.Since(start).Round(time.Second), s.Faults)
+			for _, e := range s.Expectations {
+				if !e.Passed {
+					t.Errorf("expectation %s: want %s, got %s", e.Name, e.Want, e.Got)
+				}
+			}
+			if s.Passed == nil || (!*s.Passed && !t.Failed()) {
+				t.Errorf("summary verdict %v does not match its expectations", s.Passed)
+			}
+			if !s.Verified {
+				t.Errorf("the ledger was not verified")
+			}
+			if info.Name != "quorum-loss" && s.LostWrites != 0 {
+				t.Errorf("%d acknowledged writes lost: %v", s.LostWrites, s.LostKeys)
+			}
+			if s.AckedWrites == 0 {
+				t.Errorf("no acknowledged writes: the load did not run")
+			}
+			if check := extra[info.Name]; check != nil {
+				check(t, out, s)
+			}
+			nothingLeft(t, out)
+		})
+	}
+}
+
+// extra holds the checks that define particular scenarios beyond their
+// own expect blocks.
+var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
+	"leader-kill": func(t *testing.T, out string, s rundir.Summary) {
+		f := s.Faults[0]
+		// Election timeout (1s at performance_multiplier 1) plus slack.
+		if f.LeaderElectedMs == nil || *f.LeaderElectedMs > 10_000 {
+			t.Errorf("leader elected after %v ms, want within 10s", f.LeaderElectedMs)
+		}
+	},
+	"spot-reclaim": func(t *testing.T, out string, s rundir.Summary) {
+		f := s.Faults[0]
+		if f.HealedMs == nil {
+			t.Errorf("never healed after the reclaim")
+		}
+		if !replaced(t, out, f.Nodes[0]) {
+			t.Errorf("no replacement node was launched for %s", f.Nodes[0])
+		}
+	},
+	"partition-leader": func(t *testing.T, out string, s rundir.Summary) {
+		f := s.Faults[0]
+		old := f.Nodes[0]
+		if f.LeaderElectedMs == nil {
+			t.Fatalf("no new leader on the majority side")
+		}
+		var newLeader, stepDown bool
+		end := f.End
+		if end.IsZero() {
+			end = f.At.Add(time.Hour)
+		}
+		for _, e := range events(t, out) {
+			if e.T.Before(f.At) || e.T.After(end) {
+				continue
+			}
+			if e.Kind == rundir.EvLeader && e.Node != old {
+				newLeader = true
+			}
+			if e.Kind == rundir.EvNodeState && e.Node == old && e.State != "leader" {
+				stepDown = true
+			}
+		}
+		if !newLeader {
+			t.Errorf("no node other than %s became leader during the partition", old)
+		}
+		if !stepDown {
+			t.Errorf("the partitioned leader %s never stepped down", old)
+		}
+	},
+	"quorum-loss": func(t *testing.T, out string, s rundir.Summary) {
+		t.Logf("quorum loss: %d acknowledged writes, %d lost, %d unknown", s.AckedWrites, s.LostWrites, s.UnknownWrites)
+		if len(s.Faults) != 2 || s.Faults[1].HealedMs == nil {
+			t.Errorf("the cluster did not heal after outage recovery: %+v", s.Faults)
+		}
+	},
+}
+
+func events(t *testing.T, out string) []rundir.Event {
+	var evs []rundir.Event
+	if err := rundir.ReadLines(out, rundir.EventsFile, func(e rundir.Event) error {
+		evs = append(evs, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func replaced(t *testing.T, out, lost string) bool {
+	for _, e := range events(t, out) {
+		if e.Kind == rundir.EvNodeState && e.State == "replaced" {
+			return true
+		}
+	}
+	return false
+}
+
+// nothingLeft checks the machine holds nothing the run made: no cluster
+// directory, mount, loop device, firewall table or Vault process.
+func nothingLeft(t *testing.T, out string) {
+	t.Helper()
+	if _, err := os.Stat(filepath.Join(out, "cluster")); err == nil {
+		t.Errorf("cluster directory left behind")
+	}
+	mounts, _ := os.ReadFile("/proc/self/mounts")
+	if strings.Contains(string(mounts), out) {
+		t.Errorf("a mount under %s is left", out)
+	}
+	loops, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "BACK-FILE").Output()
+	if strings.Contains(string(loops), out) {
+		t.Errorf("a loop device backed by a file under %s is left:\n%s", out, loops)
+	}
+	if tables, err := exec.Command("nft", "list", "tables").Output(); err == nil && strings.Contains(string(tables), "vaultstorm") {
+		t.Errorf("nftables table vaultstorm left behind")
+	}
+	ps, _ := exec.Command("ps", "-eo", "stat=,args=").Output()
+	for _, l := range strings.Split(string(ps), "\n") {
+		if strings.Contains(l, out) && !strings.HasPrefix(strings.TrimSpace(l), "Z") {
+			t.Errorf("process left: %s", l)
+		}
+	}
+}
