@@ -124,17 +124,26 @@ func (c *Cluster) nodeState(ctx context.Context, n *Node) (string, string) {
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	h, err := cl.Sys().HealthWithContext(hctx)
-	switch {
-	case err != nil:
+	if err != nil {
 		return StateDown, err.Error()
+	}
+	return HealthState(h, nil), ""
+}
+
+// HealthState maps a sys/health answer (or the error of asking) to a node
+// state: down, uninitialized, sealed, follower or leader.
+func HealthState(h *api.HealthResponse, err error) string {
+	switch {
+	case err != nil || h == nil:
+		return StateDown
 	case !h.Initialized:
-		return StateUninit, ""
+		return StateUninit
 	case h.Sealed:
-		return StateSealed, ""
+		return StateSealed
 	case h.Standby:
-		return StateFollower, ""
+		return StateFollower
 	default:
-		return StateLeader, ""
+		return StateLeader
 	}
 }
 

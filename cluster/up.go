@@ -335,17 +335,11 @@ func waitActive(ctx context.Context, cl *api.Client, timeout time.Duration) erro
 	var last string
 	for {
 		h, err := cl.Sys().HealthWithContext(ctx)
-		switch {
-		case err != nil:
-			last = err.Error()
-		case !h.Initialized:
-			last = "not initialized"
-		case h.Sealed:
-			last = "sealed"
-		case h.Standby:
-			last = "standby"
-		default:
+		if last = HealthState(h, err); last == StateLeader {
 			return nil
+		}
+		if err != nil {
+			last = err.Error()
 		}
 		select {
 		case <-ctx.Done():

@@ -6,10 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
 )
 
 // binary is vaultstorm built once for the CLI tests.
@@ -32,17 +33,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func vaultBin(t *testing.T) string {
-	if b := os.Getenv("VAULTSTORM_VAULT_BIN"); b != "" {
-		return b
-	}
-	_, file, _, _ := runtime.Caller(0)
-	b := filepath.Join(filepath.Dir(file), "..", "..", "bin", "vault")
-	if _, err := os.Stat(b); err != nil {
-		t.Fatalf("no Vault binary at %s: run `make vault` or set VAULTSTORM_VAULT_BIN", b)
-	}
-	return b
-}
+func vaultBin(t *testing.T) string { return clustertest.VaultBin(t) }
 
 type result struct {
 	code           int

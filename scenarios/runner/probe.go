@@ -140,19 +140,7 @@ func (p *prober) nodeLoop(ctx context.Context, n probeNode) {
 		if ctx.Err() != nil {
 			return
 		}
-		state := "down"
-		switch {
-		case err != nil:
-		case !h.Initialized:
-			state = "uninitialized"
-		case h.Sealed:
-			state = "sealed"
-		case h.Standby:
-			state = "follower"
-		default:
-			state = "leader"
-		}
-		p.setState(n.Name, state)
+		p.setState(n.Name, cluster.HealthState(h, err))
 		select {
 		case <-ctx.Done():
 			return

@@ -370,14 +370,13 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 	}
 	fr.leaderAt = r.probe.leaderNow()
 	fr.started = time.Now()
-	lift, err := f.Inject(ctx, r.c, nodes)
-	fr.injected = time.Now()
-	r.updateProbes(spec.Kind)
-	r.opMu.Unlock()
-	if err != nil {
-		fr.err = err
-		r.event(rundir.Event{Kind: rundir.EvNote, Fault: spec.Index, Msg: "fault failed: " + err.Error()})
-		r.logf("fault %d %s failed: %v", spec.Index, spec.Kind, err)
+	var lift chaos.Lift
+	var ok bool
+	fr.injected, ok = r.act(fr, "fault", func() (err error) {
+		lift, err = f.Inject(ctx, r.c, nodes)
+		return err
+	})
+	if !ok {
 		return
 	}
 	r.event(rundir.Event{T: fr.injected, Kind: rundir.EvFaultStart, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: string(spec.Kind)})
@@ -390,14 +389,11 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 		return
 	}
 	r.opMu.Lock()
-	added, err := lift(ctx)
-	fr.lifted = time.Now()
-	r.updateProbes(spec.Kind)
-	r.opMu.Unlock()
-	if err != nil {
-		fr.err = err
-		r.event(rundir.Event{Kind: rundir.EvNote, Fault: spec.Index, Msg: "lifting the fault failed: " + err.Error()})
-		r.logf("fault %d %s: lift failed: %v", spec.Index, spec.Kind, err)
+	var added []*cluster.Node
+	if fr.lifted, ok = r.act(fr, "lifting the fault", func() (err error) {
+		added, err = lift(ctx)
+		return err
+	}); !ok {
 		return
 	}
 	msg := "lifted"
@@ -411,6 +407,24 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 	}
 	r.event(rundir.Event{T: fr.lifted, Kind: rundir.EvFaultEnd, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: msg})
 	r.logf("fault %d: %s", spec.Index, msg)
+}
+
+// act runs one fault action, which the caller holds opMu for, releases
+// opMu, and tells the probes which nodes the cluster should now have. It
+// returns when the action ended and whether it succeeded; a failure is
+// recorded on the fault.
+func (r *run) act(fr *faultRun, what string, f func() error) (time.Time, bool) {
+	err := f()
+	done := time.Now()
+	r.updateProbes(fr.spec.Kind)
+	r.opMu.Unlock()
+	if err != nil {
+		fr.err = err
+		r.event(rundir.Event{Kind: rundir.EvNote, Fault: fr.spec.Index, Msg: what + " failed: " + err.Error()})
+		r.logf("fault %d %s: %s failed: %v", fr.spec.Index, fr.spec.Kind, what, err)
+		return done, false
+	}
+	return done, true
 }
 
 // updateProbes tells the prober which nodes the cluster should now have,
@@ -482,16 +496,7 @@ func (r *run) targets(f scenarios.Fault) ([]*cluster.Node, error) {
 			zones := r.sc.Cluster.ZoneNames()
 			zone = zones[r.rand().IntN(len(zones))]
 		}
-		var in []*cluster.Node
-		for _, n := range nodes {
-			if n.Zone == zone {
-				in = append(in, n)
-			}
-		}
-		if len(in) == 0 {
-			return nil, fmt.Errorf("zone %s has no nodes", zone)
-		}
-		return in, nil
+		return inZone(nodes, zone)
 	}
 	switch f.Target.Kind {
 	case scenarios.TargetLeader:
@@ -518,18 +523,22 @@ func (r *run) targets(f scenarios.Fault) ([]*cluster.Node, error) {
 		}
 		return []*cluster.Node{n}, nil
 	case scenarios.TargetZone:
-		var in []*cluster.Node
-		for _, n := range nodes {
-			if n.Zone == f.Target.Name {
-				in = append(in, n)
-			}
-		}
-		if len(in) == 0 {
-			return nil, fmt.Errorf("zone %s has no nodes", f.Target.Name)
-		}
-		return in, nil
+		return inZone(nodes, f.Target.Name)
 	}
 	return nil, fmt.Errorf("unknown target %q", f.Target)
+}
+
+func inZone(nodes []*cluster.Node, zone string) ([]*cluster.Node, error) {
+	var in []*cluster.Node
+	for _, n := range nodes {
+		if n.Zone == zone {
+			in = append(in, n)
+		}
+	}
+	if len(in) == 0 {
+		return nil, fmt.Errorf("zone %s has no nodes", zone)
+	}
+	return in, nil
 }
 
 var randMu sync.Mutex
