@@ -52,6 +52,10 @@ type client struct {
 	rr     atomic.Uint64
 	active atomic.Pointer[node]
 	kick   chan struct{} // asks the leader watcher to look now
+	// fallback: "active" requests go to a standby because the active node
+	// is not one of the target's addresses.
+	fallback atomic.Bool
+	logf     func(string, ...any)
 	dials  *atomic.Int64 // connections opened: each costs a TLS handshake
 }
 
@@ -294,33 +298,86 @@ type leaderResp struct {
 	LeaderAddress string `json:"leader_address"`
 }
 
-// findLeader asks the nodes, in order, who the active node is.
-func (c *client) findLeader(ctx context.Context) (*node, error) {
-	var errs []error
-	for _, n := range c.nodes {
-		var lr leaderResp
-		st, body, err := c.getJSON(ctx, n, "/v1/sys/leader", &lr)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", n.addr, err))
-			continue
-		}
-		if st != 200 {
-			errs = append(errs, fmt.Errorf("%s: sys/leader: %s", n.addr, vaultErr(st, body)))
-			continue
-		}
-		if !lr.HAEnabled || lr.IsSelf {
-			return n, nil
-		}
-		if lr.LeaderAddress == "" {
-			errs = append(errs, fmt.Errorf("%s: no leader", n.addr))
-			continue
-		}
-		if m := c.byAddr(lr.LeaderAddress); m != nil {
-			return m, nil
-		}
-		errs = append(errs, fmt.Errorf("%s: leader %s is not one of the target addresses", n.addr, lr.LeaderAddress))
+// leaderView is one node's answer to sys/leader.
+type leaderView struct {
+	n      *node
+	leader *node // the active node it names, when that is a target node
+	addr   string
+	err    error
+}
+
+// findLeader asks every node at once who the active node is (each with
+// its own deadline, so a stopped node cannot hide the answers of the
+// others) and returns the node most of them name. When the active node is
+// not one of the target addresses (a replacement node after a spot
+// reclaim), it falls back to a live unsealed standby that named an active
+// node: standbys forward requests to it. fallback says which case it is.
+func (c *client) findLeader(ctx context.Context) (n *node, fallback bool, err error) {
+	views := make([]leaderView, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			views[i] = c.askLeader(ctx, n)
+		}()
 	}
-	return nil, fmt.Errorf("cannot find the active node: %w", errors.Join(errs...))
+	wg.Wait()
+	return pickLeader(views)
+}
+
+func (c *client) askLeader(ctx context.Context, n *node) leaderView {
+	v := leaderView{n: n}
+	var lr leaderResp
+	st, body, err := c.getJSON(ctx, n, "/v1/sys/leader", &lr)
+	switch {
+	case err != nil:
+		v.err = fmt.Errorf("%s: %w", n.addr, err)
+	case st != 200:
+		v.err = fmt.Errorf("%s: sys/leader: %s", n.addr, vaultErr(st, body))
+	case !lr.HAEnabled || lr.IsSelf:
+		v.leader, v.addr = n, n.addr
+	case lr.LeaderAddress == "":
+		v.err = fmt.Errorf("%s: no leader", n.addr)
+	default:
+		v.addr = lr.LeaderAddress
+		v.leader = c.byAddr(lr.LeaderAddress)
+	}
+	return v
+}
+
+// pickLeader decides from the nodes' answers: the target node named by
+// most of them (ties: the one that says it is active, then target order);
+// else the first standby that named an active node outside the target.
+func pickLeader(views []leaderView) (*node, bool, error) {
+	votes := map[*node]int{}
+	for _, v := range views {
+		if v.leader != nil {
+			votes[v.leader]++
+			if v.leader == v.n {
+				votes[v.leader]++ // is_self counts double: it knows best
+			}
+		}
+	}
+	var best *node
+	for _, v := range views {
+		if v.leader != nil && (best == nil || votes[v.leader] > votes[best]) {
+			best = v.leader
+		}
+	}
+	if best != nil {
+		return best, false, nil
+	}
+	var errs []error
+	for _, v := range views {
+		if v.err == nil && v.addr != "" {
+			return v.n, true, nil
+		}
+		if v.err != nil {
+			errs = append(errs, v.err)
+		}
+	}
+	return nil, false, fmt.Errorf("cannot find the active node: %w", errors.Join(errs...))
 }
 
 func (c *client) byAddr(a string) *node {
@@ -357,12 +414,27 @@ func (c *client) watchLeader(ctx context.Context, wg *sync.WaitGroup) {
 			case <-c.kick:
 			}
 			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			if n, err := c.findLeader(pctx); err == nil {
-				c.active.Store(n)
+			if n, fb, err := c.findLeader(pctx); err == nil {
+				c.setActive(n, fb)
 			}
 			cancel()
 		}
 	}()
+}
+
+// setActive points "active" requests at n and says so once when that is a
+// standby standing in for an active node outside the target, and once
+// when the active node is back among the target's nodes.
+func (c *client) setActive(n *node, fallback bool) {
+	c.active.Store(n)
+	if c.fallback.Swap(fallback) == fallback || c.logf == nil {
+		return
+	}
+	if fallback {
+		c.logf("the active node is not one of the target addresses (a replaced node?): sending to standby %s, which forwards to it", n.label())
+	} else {
+		c.logf("the active node is %s again: sending there", n.label())
+	}
 }
 
 // vaultErr renders a Vault error response as one line.

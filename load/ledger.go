@@ -323,7 +323,7 @@ func Verify(ctx context.Context, t Target, runDir string) (VerifyResult, error) 
 	if err := c.selectTarget("active"); err != nil {
 		return VerifyResult{}, err
 	}
-	leader, err := c.findLeader(ctx)
+	leader, _, err := c.findLeader(ctx)
 	if err != nil {
 		return VerifyResult{}, err
 	}
@@ -344,7 +344,7 @@ func (c *client) readKeyState(mount string) ReadFunc {
 					return KeyState{}, ctx.Err()
 				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 				}
-				if n, err := c.findLeader(ctx); err == nil {
+				if n, _, err := c.findLeader(ctx); err == nil {
 					c.active.Store(n)
 				}
 			}

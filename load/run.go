@@ -42,8 +42,11 @@ type engine struct {
 
 	reqCtx  context.Context // outlives the run's ctx by a drain period
 	jobs    chan job
+	quit    chan struct{} // one token retires one idle worker
 	wg      sync.WaitGroup
-	workers int // owned by the pacer
+	workers int          // owned by the pacer: started and not told to quit
+	busy    atomic.Int64 // jobs handed to workers and not finished
+	idle    idleTracker  // owned by the pacer
 	peak    atomic.Int64
 	waits   atomic.Int64
 	seq     atomic.Uint64 // closed loop
@@ -66,6 +69,7 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 		return rundir.Summary{}, err
 	}
 	defer c.tr.CloseIdleConnections()
+	c.logf = o.Logf
 	if err := c.selectTarget(o.Target); err != nil {
 		return rundir.Summary{}, err
 	}
@@ -180,6 +184,8 @@ func (e *engine) run(ctx context.Context, runDir string) (rundir.Summary, error)
 	} else {
 		dur = o.Schedule.Duration()
 		e.jobs = make(chan job)
+		e.quit = make(chan struct{}, o.MaxInFlight)
+		e.idle = idleTracker{window: idleRetireAfter, min: -1}
 		e.pace(ctx, start)
 		close(e.jobs)
 	}
@@ -290,9 +296,30 @@ func (e *engine) pace(ctx context.Context, start time.Time) {
 	}
 }
 
+// idleRetireAfter: workers that stayed idle that long are retired, so the
+// pool (goroutine stacks, buffers, and the memory they hold) shrinks back
+// after a slowdown made it grow. A variable for tests.
+var idleRetireAfter = 5 * time.Second
+
+// retireSlack is how many never-used workers a window leaves in the pool,
+// so a steady load does not retire and restart workers all the time.
+const retireSlack = 4
+
+// idleTracker finds the workers the pacer never needed: the fewest idle
+// workers seen at any dispatch during a window. That many workers were
+// idle during the whole window, whichever ones they were.
+type idleTracker struct {
+	window time.Duration
+	from   time.Time // window start
+	min    int       // fewest idle workers seen in the window; -1: none yet
+}
+
 // dispatch gives j to an idle worker, starts a new one while under the cap,
-// or else waits for one (counted: the send will be late).
+// or else waits for one (counted: the send will be late). Every
+// idleRetireAfter it retires the workers that were idle all along.
 func (e *engine) dispatch(ctx context.Context, j job) {
+	idle := max(e.workers-int(e.busy.Add(1))+1, 0)
+	e.noteIdle(j.intended, idle)
 	select {
 	case e.jobs <- j:
 		return
@@ -300,7 +327,9 @@ func (e *engine) dispatch(ctx context.Context, j job) {
 	}
 	if e.workers < e.o.MaxInFlight {
 		e.workers++
-		e.peak.Store(int64(e.workers))
+		if int64(e.workers) > e.peak.Load() {
+			e.peak.Store(int64(e.workers))
+		}
 		e.wg.Add(1)
 		go e.worker(j)
 		return
@@ -309,15 +338,51 @@ func (e *engine) dispatch(ctx context.Context, j job) {
 	select {
 	case e.jobs <- j:
 	case <-ctx.Done():
+		e.busy.Add(-1)
 	}
+}
+
+// noteIdle records the idle workers at a dispatch and, at the end of a
+// window, retires those that were never needed in it (minus a slack).
+func (e *engine) noteIdle(now time.Time, idle int) {
+	t := &e.idle
+	if t.min < 0 || idle < t.min {
+		t.min = idle
+	}
+	if t.from.IsZero() {
+		t.from = now
+		return
+	}
+	if now.Sub(t.from) < t.window {
+		return
+	}
+	for k := t.min - retireSlack; k > 0 && e.workers > 0; k-- {
+		select {
+		case e.quit <- struct{}{}:
+			e.workers--
+		default:
+			k = 0 // tokens not taken yet: retire the rest next window
+		}
+	}
+	t.from, t.min = now, -1
 }
 
 func (e *engine) worker(first job) {
 	defer e.wg.Done()
 	w := &worker{e: e, buf: make([]byte, 0, 4096)}
 	w.do(first)
-	for j := range e.jobs {
-		w.do(j)
+	e.busy.Add(-1)
+	for {
+		select {
+		case j, ok := <-e.jobs:
+			if !ok {
+				return
+			}
+			w.do(j)
+			e.busy.Add(-1)
+		case <-e.quit:
+			return
+		}
 	}
 }
 

@@ -230,7 +230,7 @@ func TestTargets(t *testing.T) {
 		t.Errorf("node1: %d and %d requests", na, nb)
 	}
 	// a says b is the leader: "active" sends there.
-	a.Leader = b.srv.URL
+	a.SetLeader(b.srv.URL)
 	if na, nb := run("active"); na > 30 || nb < 190 {
 		t.Errorf("active: %d to the standby, %d to the leader", na, nb)
 	}

@@ -79,11 +79,11 @@ func (c *client) preflight(ctx context.Context, o Options) error {
 		return firstErr
 	}
 	if c.mode == "active" {
-		n, err := c.findLeader(ctx)
+		n, fb, err := c.findLeader(ctx)
 		if err != nil {
 			return err
 		}
-		c.active.Store(n)
+		c.setActive(n, fb)
 	}
 	if err := c.checkToken(ctx, o); err != nil {
 		return err

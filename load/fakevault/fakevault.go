@@ -40,9 +40,12 @@ type Server struct {
 	Caps []string
 
 	Requests atomic.Int64
-	// Leader is what sys/leader reports as leader_address ("" = self).
-	Leader string
+	leader   atomic.Pointer[string]
 }
+
+// SetLeader is what sys/leader reports as leader_address from now on
+// ("" = this server is the active node, the default).
+func (s *Server) SetLeader(addr string) { s.leader.Store(&addr) }
 
 // New returns a fake with no mounts.
 func New(token string) *Server {
@@ -167,10 +170,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p == "sys/leader" { // unauthenticated, as in Vault
-		if s.Leader == "" {
+		leader := ""
+		if l := s.leader.Load(); l != nil {
+			leader = *l
+		}
+		if leader == "" {
 			w.Write([]byte(`{"ha_enabled":true,"is_self":true,"leader_address":""}`))
 		} else {
-			fmt.Fprintf(w, `{"ha_enabled":true,"is_self":false,"leader_address":%q}`, s.Leader)
+			fmt.Fprintf(w, `{"ha_enabled":true,"is_self":false,"leader_address":%q}`, leader)
 		}
 		return
 	}
