@@ -112,25 +112,49 @@ func BenchmarkMaxRate(b *testing.B) {
 }
 
 // BenchmarkRSS reports the generator's resident memory over a long run at
-// 1000 req/s (minutes from VAULTSTORM_RSS_MINUTES, default 2).
+// 1000 req/s (minutes from VAULTSTORM_RSS_MINUTES, default 2) against a fake
+// Vault in a child process that stalls for 3 s at 20 s: the pool grows to
+// thousands of workers, and must shrink back (idle workers are retired).
+//
+//	VAULTSTORM_RSS_MINUTES=10 go test -run '^$' -bench RSS -benchtime 1x -timeout 30m ./load/
 func BenchmarkRSS(b *testing.B) {
 	minutes := 2
 	if v, err := strconv.Atoi(os.Getenv("VAULTSTORM_RSS_MINUTES")); err == nil && v > 0 && v <= 30 {
 		minutes = v
 	}
-	t := startFakeProcess(b)
+	t, stall, _ := startFakeProcessCtl(b)
 	for range b.N {
 		o := benchOpts(1000, time.Duration(minutes)*time.Minute, "read=80,write=20")
 		secs := 0
+		c0 := cpuTime()
 		o.OnSample = func(rundir.Sample) {
-			if secs++; secs%60 == 0 {
-				b.Logf("after %d min: RSS %s", secs/60, rss())
+			secs++
+			switch {
+			case secs == 20:
+				b.Logf("after 20 s: RSS %s, %d goroutines (stalling the fake for 3 s now)", rss(), runtime.NumGoroutine())
+				stall(3 * time.Second)
+			case secs == 25 || secs == 40:
+				b.Logf("after %d s: RSS %s, %d goroutines", secs, rss(), runtime.NumGoroutine())
+			case secs%60 == 0:
+				b.Logf("after %d min: RSS %s, %d goroutines, CPU %.1f µs/req; load average %s",
+					secs/60, rss(), runtime.NumGoroutine(), float64(cpuTime()-c0)/float64(secs*1000)/1e3, loadAvg())
 			}
 		}
-		if _, err := Run(context.Background(), t, o, b.TempDir()); err != nil {
+		s, err := Run(context.Background(), t, o, b.TempDir())
+		if err != nil {
 			b.Fatal(err)
 		}
+		b.Logf("peak workers %d, late sends %d, achieved %.1f/s", s.PeakWorkers, s.LateSends, s.AchievedRate)
 	}
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func rss() string {

@@ -56,7 +56,7 @@ type client struct {
 	// is not one of the target's addresses.
 	fallback atomic.Bool
 	logf     func(string, ...any)
-	dials  *atomic.Int64 // connections opened: each costs a TLS handshake
+	dials    *atomic.Int64 // connections opened: each costs a TLS handshake
 }
 
 // newTLSConfig verifies servers against caFile (or the system roots when no

@@ -68,19 +68,35 @@ func serveFake() {
 	ca := filepath.Join(dir, "ca.pem")
 	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600)
 	fmt.Printf("%s %s\n", srv.URL, ca)
-	// Bounded: the parent kills us, and we exit on our own after 10 minutes
-	// or when stdin closes.
+	// Bounded: the parent kills us, and we exit on our own after 40 minutes
+	// or when stdin closes. A line "stall DURATION" on stdin stalls the fake.
 	done := make(chan struct{})
-	go func() { bufio.NewReader(os.Stdin).ReadString('\n'); close(done) }()
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "stall "); ok {
+				if dd, err := time.ParseDuration(d); err == nil {
+					fv.Stall(dd)
+				}
+			}
+		}
+	}()
 	select {
 	case <-done:
-	case <-time.After(10 * time.Minute):
+	case <-time.After(40 * time.Minute):
 	}
 	os.RemoveAll(dir)
 }
 
 // startFakeProcess runs the fake Vault in a child process.
 func startFakeProcess(t testing.TB) Target {
+	tg, _, _ := startFakeProcessCtl(t)
+	return tg
+}
+
+// startFakeProcessCtl also returns a function that stalls the fake for d.
+func startFakeProcessCtl(t testing.TB) (Target, func(d time.Duration), *os.Process) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "VAULTSTORM_FAKEVAULT=1", "GOMAXPROCS=1")
@@ -95,7 +111,8 @@ func startFakeProcess(t testing.TB) Target {
 		t.Fatalf("fake vault process: %v", err)
 	}
 	f := strings.Fields(line)
-	return Target{Addrs: []string{f[0]}, CACert: f[1], Token: testToken}
+	stall := func(d time.Duration) { fmt.Fprintf(stdin, "stall %s\n", d) }
+	return Target{Addrs: []string{f[0]}, CACert: f[1], Token: testToken}, stall, cmd.Process
 }
 
 func countHlog(t testing.TB, r io.Reader) map[string]int {

@@ -257,7 +257,16 @@ func TestIntegration(t *testing.T) {
 	// of S waits ≈ S−x, so ≈ (S−0.5 s)×200 requests take more than 500 ms,
 	// p90 (240th slowest) ≈ S−1.2 s ≈ 0.8 s and p99 (24th slowest) ≈
 	// S−0.12 s ≈ 1.9 s. A generator with coordinated omission would show a
-	// handful of slow requests and a p99 of a few ms.
+	// handful of slow requests and a p99 of a few ms. On this shared
+	// machine the cluster carries little more than 200/s, so the backlog
+	// drains slowly and the tail sits above that ideal: the bounds are
+	// the lower ones that prove every scheduled request waited.
+	//
+	// Over HTTP/1.1: over HTTP/2 (one connection, Vault's 250-stream limit)
+	// Vault 1.21 answered the 250 streams open across the stall and then
+	// nothing more on that connection until the requests timed out (10 s),
+	// while a fresh connection to the same node was answered in ms; the
+	// same stall of a Go server (TestSIGSTOPServer) does not wedge it.
 	t.Run("StandbyStallShowsInLatencies", func(t *testing.T) {
 		leader := leaderName(t, c, "")
 		var follower string
@@ -275,7 +284,7 @@ func TestIntegration(t *testing.T) {
 		res := newResults()
 		started := make(chan time.Time, 1)
 		var once sync.Once
-		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower, Logf: t.Logf, OnSample: timeline(t),
+		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower, HTTP1: true, Logf: t.Logf, OnSample: timeline(t),
 			OnResult: func(r load.Result) {
 				once.Do(func() { started <- r.Intended })
 				res.add(r)
@@ -305,11 +314,11 @@ func TestIntegration(t *testing.T) {
 		if slow < wantSlow {
 			t.Errorf("%d requests above 500ms, want ≥ %d for a %s stall at %d/s (coordinated omission?)", slow, wantSlow, stall, rate)
 		}
-		if p99 < 1200*time.Millisecond || p99 > stall+time.Second {
-			t.Errorf("p99 %s, want between 1.2s and the stall (%s) + 1s", p99, stall)
+		if p99 < 1200*time.Millisecond || p99 > 5*time.Second {
+			t.Errorf("p99 %s, want between 1.2s and 5s (stall %s)", p99, stall)
 		}
-		if p90 < 400*time.Millisecond || p90 > stall {
-			t.Errorf("p90 %s, want between 400ms and the stall (%s)", p90, stall)
+		if p90 < 400*time.Millisecond || p90 > stall+time.Second {
+			t.Errorf("p90 %s, want between 400ms and the stall (%s) + 1s", p90, stall)
 		}
 		if mx < stall*9/10 {
 			t.Errorf("max %s, want about the stall (%s)", mx, stall)
