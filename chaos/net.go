@@ -27,27 +27,34 @@ func (Partition) Available(c *cluster.Cluster) error {
 	if c.State.Provider != "process" {
 		return fmt.Errorf("partition works on node addresses on this host: provider %s is not supported", c.State.Provider)
 	}
+	for _, n := range c.State.Nodes {
+		// Without a cgroup only replies could be matched: raft's own
+		// connections leave from 127.0.0.1 and would cross the cut.
+		if _, _, ok := c.NodeCgroup(n); !ok {
+			return fmt.Errorf("partition needs each node in a cgroup v2 of its own (%s has none: is cgroup2 mounted?)", n.Name)
+		}
+	}
 	return netfault.PartitionAvailable()
 }
 
 func (Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
 	var heals []func() error
 	for _, n := range nodes {
-		addr, err := netip.ParseAddr(n.IP)
+		ep, err := endpoint(c, n)
 		if err != nil {
 			return nil, err
 		}
-		var peers []netip.Addr
+		var peers []netfault.Endpoint
 		for _, p := range c.State.Nodes {
 			if p.Name != n.Name {
-				pa, err := netip.ParseAddr(p.IP)
+				pe, err := endpoint(c, p)
 				if err != nil {
 					return nil, err
 				}
-				peers = append(peers, pa)
+				peers = append(peers, pe)
 			}
 		}
-		heal, err := netfault.Partition(ctx, addr, peers)
+		heal, err := netfault.PartitionNodes(ctx, ep, peers)
 		if err != nil {
 			for _, h := range heals {
 				h()
@@ -84,11 +91,11 @@ func (Latency) Available(c *cluster.Cluster) error {
 func (f Latency) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
 	var undos []func() error
 	for _, n := range nodes {
-		addr, err := netip.ParseAddr(n.IP)
+		ep, err := endpoint(c, n)
 		if err != nil {
 			return nil, err
 		}
-		undo, err := netfault.Latency(ctx, addr, f.Delay, f.Jitter, f.Loss)
+		undo, err := netfault.LatencyNode(ctx, ep, f.Delay, f.Jitter, f.Loss)
 		if err != nil {
 			for _, u := range undos {
 				u()
@@ -104,4 +111,17 @@ func (f Latency) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluste
 		}
 		return nodes, errors.Join(errs...)
 	}, nil
+}
+
+// endpoint is n as the firewall matches it: its address and its cgroup.
+func endpoint(c *cluster.Cluster, n *cluster.Node) (netfault.Endpoint, error) {
+	addr, err := netip.ParseAddr(n.IP)
+	if err != nil {
+		return netfault.Endpoint{}, fmt.Errorf("address of %s: %w", n.Name, err)
+	}
+	ep := netfault.Endpoint{Addr: addr}
+	if id, level, ok := c.NodeCgroup(n); ok {
+		ep.CgroupID, ep.CgroupLevel = id, level
+	}
+	return ep, nil
 }

@@ -42,6 +42,9 @@ func (c *Cluster) Down(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("retired storage %s: %w", a.Mount, err))
 		}
 	}
+	if err := c.removeCgroups(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := c.provider.Teardown(ctx, c); err != nil {
 		errs = append(errs, err)
 	}

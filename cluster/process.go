@@ -41,6 +41,17 @@ func (processProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	// A session of its own: a Ctrl-C to the harness's process group must
 	// not take the cluster down with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if n.Role == RoleVoter {
+		fd, err := c.cgroupFor(n)
+		if err != nil {
+			return err
+		}
+		if fd >= 0 {
+			defer syscall.Close(fd)
+			// Born in its cgroup: no socket of it ever exists outside.
+			cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+		}
+	}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", n.Name, err)
 	}

@@ -48,6 +48,7 @@ type Node struct {
 	PID         int           `json:"pid,omitempty"`
 	PIDStart    uint64        `json:"pid_start,omitempty"` // /proc start time, guards against PID reuse
 	ContainerID string        `json:"container_id,omitempty"`
+	Cgroup      string        `json:"cgroup,omitempty"`  // cgroup v2 directory naming its sockets
 	Started     time.Time     `json:"started,omitempty"` // first start of this generation
 	LostAt      time.Time     `json:"lost_at,omitempty"`
 	Array       storage.Array `json:"storage"`

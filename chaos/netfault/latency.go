@@ -24,6 +24,11 @@ import (
 // ctx bounds only the setup. undo is idempotent and safe after Cleanup; it
 // releases every packet still held before it returns.
 func Latency(ctx context.Context, node netip.Addr, delay, jitter time.Duration, lossPct float64) (undo func() error, err error) {
+	return latency(ctx, Endpoint{Addr: node}, delay, jitter, lossPct)
+}
+
+func latency(ctx context.Context, ep Endpoint, delay, jitter time.Duration, lossPct float64) (undo func() error, err error) {
+	node := ep.Addr
 	if err := checkLoopback("node", node); err != nil {
 		return nil, err
 	}
@@ -57,14 +62,19 @@ func Latency(ctx context.Context, node netip.Addr, delay, jitter time.Duration, 
 	}
 	name := chainName("latency")
 	ch := addChain(c, name)
-	match := concat(oifLo(), saddr(node))
-	if lossPct > 0 {
-		c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match, lossExprs(lossPct),
-			[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}})})
-	}
-	if q != nil {
-		c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match,
-			[]expr.Any{&expr.Counter{}, nfqueueTarget(q.num)})})
+	// Per matcher a loss rule then a queue rule: a packet that matches
+	// the first matcher is queued (a final verdict) before the second
+	// could count it again.
+	for _, from := range ep.from() {
+		match := concat(oifLo(), from)
+		if lossPct > 0 {
+			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match, lossExprs(lossPct),
+				[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}})})
+		}
+		if q != nil {
+			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match,
+				[]expr.Any{&expr.Counter{}, nfqueueTarget(q.num)})})
+		}
 	}
 	if err := c.Flush(); err != nil {
 		if q != nil {

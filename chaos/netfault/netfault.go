@@ -151,6 +151,19 @@ func deleteChain(name string) error {
 // The partition stays until heal is called (or Cleanup); ctx bounds only the
 // setup. heal is idempotent and safe to call after Cleanup.
 func Partition(ctx context.Context, node netip.Addr, peers []netip.Addr) (heal func() error, err error) {
+	eps := make([]Endpoint, len(peers))
+	for i, p := range peers {
+		eps[i] = Endpoint{Addr: p}
+	}
+	return partition(ctx, Endpoint{Addr: node}, eps)
+}
+
+func partition(ctx context.Context, nodeEP Endpoint, peerEPs []Endpoint) (heal func() error, err error) {
+	node := nodeEP.Addr
+	peers := make([]netip.Addr, len(peerEPs))
+	for i, p := range peerEPs {
+		peers[i] = p.Addr
+	}
 	if err := checkLoopback("node", node); err != nil {
 		return nil, err
 	}
@@ -174,14 +187,16 @@ func Partition(ctx context.Context, node netip.Addr, peers []netip.Addr) (heal f
 	}
 	name := chainName("partition")
 	ch := addChain(c, name)
-	for _, p := range peers {
-		for _, dir := range [][2]netip.Addr{{node, p}, {p, node}} {
-			c.AddRule(&nftables.Rule{
-				Table: table,
-				Chain: ch,
-				Exprs: concat(oifLo(), saddr(dir[0]), daddr(dir[1]),
-					[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}),
-			})
+	for _, p := range peerEPs {
+		for _, dir := range [][2]Endpoint{{nodeEP, p}, {p, nodeEP}} {
+			for _, from := range dir[0].from() {
+				c.AddRule(&nftables.Rule{
+					Table: table,
+					Chain: ch,
+					Exprs: concat(oifLo(), from, daddr(dir[1].Addr),
+						[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}}),
+				})
+			}
 		}
 	}
 	// One netlink batch: the kernel applies the chain and all its rules
