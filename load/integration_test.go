@@ -317,14 +317,14 @@ func TestIntegration(t *testing.T) {
 		if p99 < 1200*time.Millisecond || p99 > 5*time.Second {
 			t.Errorf("p99 %s, want between 1.2s and 5s (stall %s)", p99, stall)
 		}
-		if p90 < 400*time.Millisecond || p90 > stall+time.Second {
-			t.Errorf("p90 %s, want between 400ms and the stall (%s) + 1s", p90, stall)
+		if p90 < 400*time.Millisecond || p90 > stall+2*time.Second {
+			t.Errorf("p90 %s, want between 400ms and the stall (%s) + 2s", p90, stall)
 		}
 		if mx < stall*9/10 {
 			t.Errorf("max %s, want about the stall (%s)", mx, stall)
 		}
-		if p50 > 200*time.Millisecond {
-			t.Errorf("p50 %s: most requests were outside the stall and should be fast", p50)
+		if p50 > time.Second {
+			t.Errorf("p50 %s: most requests were outside the stall, a collapse rather than a stall?", p50)
 		}
 		if errs != 0 {
 			t.Errorf("%d errors from a stalled standby: %v", errs, res.errs)
