@@ -280,7 +280,11 @@ func TestIntegration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		const rate, secs = 200, 12
+		// 100/s rather than the 200/s: the percentiles expected are
+		// the same (the k-th slowest waits S−k/rate, and k scales with the
+		// rate), and the backlog drains on a machine whose cluster carries
+		// ~200/s in all.
+		const rate, secs = 100, 12
 		res := newResults()
 		started := make(chan time.Time, 1)
 		var once sync.Once
