@@ -13,7 +13,7 @@ import (
 
 func init() {
 	// `down` (and the next `up`) removes rules a crashed run left behind.
-	cluster.RegisterCleaner(netfault.Cleanup)
+	cluster.RegisterCleaner(func(c *cluster.Cluster) error { return netfault.CleanupSubnet(c.State.Spec.Subnet) })
 }
 
 // Partition cuts each node off from every other node of the cluster, in

@@ -10,7 +10,7 @@ import (
 
 // Cleaner removes machine-wide state a fault may have left (firewall rules,
 // queueing disciplines). Down runs every registered cleaner.
-type Cleaner func() error
+type Cleaner func(c *Cluster) error
 
 var cleaners []Cleaner
 
@@ -49,7 +49,7 @@ func (c *Cluster) Down(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	for _, f := range cleaners {
-		if err := f(); err != nil {
+		if err := f(c); err != nil {
 			errs = append(errs, err)
 		}
 	}

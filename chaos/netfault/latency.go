@@ -60,7 +60,7 @@ func latency(ctx context.Context, ep Endpoint, delay, jitter time.Duration, loss
 		}
 		return nil, err
 	}
-	name := chainName("latency")
+	name := chainName("latency", node)
 	ch := addChain(c, name)
 	// Per matcher a loss rule then a queue rule: a packet that matches
 	// the first matcher is queued (a final verdict) before the second

@@ -49,8 +49,37 @@ var loopback = netip.MustParsePrefix("127.0.0.0/8")
 // vaultstorm processes sharing the table from clashing.
 var faultSeq atomic.Uint64
 
-func chainName(kind string) string {
-	return fmt.Sprintf("%s-%d-%d", kind, syscall.Getpid(), faultSeq.Add(1))
+// chainName names one fault's chain after the node's subnet (the third
+// octet of 127.0.S.x), so that one cluster's cleanup leaves another
+// cluster's faults alone: "s7-partition-1234-1".
+func chainName(kind string, node netip.Addr) string {
+	return fmt.Sprintf("%s%s-%d-%d", subnetPrefix(int(node.As4()[2])), kind, syscall.Getpid(), faultSeq.Add(1))
+}
+
+func subnetPrefix(subnet int) string { return fmt.Sprintf("s%d-", subnet) }
+
+// CleanupSubnet removes the fault chains on nodes of 127.0.SUBNET.0/24 (one
+// cluster's), and the table when no chain is left. Idempotent; what
+// `vaultstorm down` calls.
+func CleanupSubnet(subnet int) error {
+	names, err := Active()
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	left := 0
+	for _, n := range names {
+		if !strings.HasPrefix(n, subnetPrefix(subnet)) {
+			left++
+			continue
+		}
+		if err := deleteChain(n); err != nil {
+			return err
+		}
+	}
+	if left == 0 {
+		return Cleanup()
+	}
+	return nil
 }
 
 func checkLoopback(what string, a netip.Addr) error {
@@ -185,7 +214,7 @@ func partition(ctx context.Context, nodeEP Endpoint, peerEPs []Endpoint) (heal f
 	if err != nil {
 		return nil, err
 	}
-	name := chainName("partition")
+	name := chainName("partition", node)
 	ch := addChain(c, name)
 	for _, p := range peerEPs {
 		for _, dir := range [][2]Endpoint{{nodeEP, p}, {p, nodeEP}} {

@@ -147,7 +147,7 @@ func TestPartition(t *testing.T) {
 	}
 	applied := time.Since(start)
 	t.Cleanup(func() { _ = heal() })
-	if act, _ := Active(); len(act) != 1 || !strings.HasPrefix(act[0], "partition-") {
+	if act, _ := Active(); len(act) != 1 || !strings.HasPrefix(act[0], "s0-partition-") {
 		t.Errorf("Active() = %v", act)
 	}
 
