@@ -63,7 +63,7 @@ func subnetPrefix(subnet int) string { return fmt.Sprintf("s%d-", subnet) }
 // `vaultstorm down` calls.
 func CleanupSubnet(subnet int) error {
 	names, err := Active()
-	if err != nil || len(names) == 0 {
+	if err != nil {
 		return err
 	}
 	left := 0
