@@ -95,6 +95,8 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// maxConnsPerNode bounds HTTP/1.1 connections to one node.
+	const maxConnsPerNode = 64
 	dialer := &net.Dialer{Timeout: min(cc.timeout, 5*time.Second), KeepAlive: 30 * time.Second}
 	var dials atomic.Int64
 	tr := &http.Transport{
@@ -122,6 +124,11 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 	} else {
 		// A non-nil empty map is how net/http is told "HTTP/1.1 only".
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+		// A bounded pool per node, for the reason above: a stall must not
+		// set off a TLS handshake per request piled up behind it. Requests
+		// past the bound wait for a connection client-side, and their
+		// latency still counts from their intended time.
+		tr.MaxConnsPerHost = min(cc.maxConns, maxConnsPerNode)
 	}
 	c := &client{
 		hc:      &http.Client{Transport: tr},

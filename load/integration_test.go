@@ -262,11 +262,12 @@ func TestIntegration(t *testing.T) {
 	// drains slowly and the tail sits above that ideal: the bounds are
 	// the lower ones that prove every scheduled request waited.
 	//
-	// Over HTTP/1.1: over HTTP/2 (one connection, Vault's 250-stream limit)
-	// Vault 1.21 answered the 250 streams open across the stall and then
-	// nothing more on that connection until the requests timed out (10 s),
-	// while a fresh connection to the same node was answered in ms; the
-	// same stall of a Go server (TestSIGSTOPServer) does not wedge it.
+	// Over HTTP/1.1, the default: over HTTP/2 (one connection, Vault's
+	// 250-stream limit) Vault 1.21 answered the 250 streams open across the
+	// stall and then nothing more on that connection until the requests
+	// timed out (10 s), while a fresh connection to the same node was
+	// answered in ms; the same stall of a Go server (TestSIGSTOPServer)
+	// does not wedge it.
 	t.Run("StandbyStallShowsInLatencies", func(t *testing.T) {
 		leader := leaderName(t, c, "")
 		var follower string
@@ -288,7 +289,7 @@ func TestIntegration(t *testing.T) {
 		res := newResults()
 		started := make(chan time.Time, 1)
 		var once sync.Once
-		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower, HTTP1: true, Logf: t.Logf, OnSample: timeline(t),
+		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower, Logf: t.Logf, OnSample: timeline(t),
 			OnResult: func(r load.Result) {
 				once.Do(func() { started <- r.Intended })
 				res.add(r)

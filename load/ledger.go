@@ -315,7 +315,7 @@ func Verify(ctx context.Context, t Target, runDir string) (VerifyResult, error) 
 	}); err != nil {
 		return VerifyResult{}, fmt.Errorf("read ledger: %w", err)
 	}
-	c, err := newClient(t, clientConfig{maxConns: 16, timeout: 10 * time.Second, http2: true})
+	c, err := newClient(t, clientConfig{maxConns: 16, timeout: 10 * time.Second})
 	if err != nil {
 		return VerifyResult{}, err
 	}

@@ -25,7 +25,9 @@ func TestIdleWorkersRetire(t *testing.T) {
 	s.Mount("vaultstorm")
 	var mu sync.Mutex
 	var gor []int
-	o := Options{Schedule: Constant(200, 10*time.Second), Keys: 50, NoPrefill: true, Seed: 3,
+	// HTTP/2: one connection, so the goroutine count is the workers'
+	// (HTTP/1.1 keeps two goroutines per idle pooled connection).
+	o := Options{Schedule: Constant(200, 10*time.Second), Keys: 50, NoPrefill: true, Seed: 3, HTTP2: true,
 		OnSample: func(rundir.Sample) {
 			mu.Lock()
 			gor = append(gor, runtime.NumGoroutine())
@@ -142,7 +144,9 @@ func TestActiveFallsBackToStandby(t *testing.T) {
 	if d := aAt[2] - aAt[1]; d > 20 {
 		t.Errorf("second 3: %d requests to the sealed node", d)
 	}
-	if errs > 40 {
+	// Staying on the dead node would fail ~1000 of the 1200; noticing
+	// takes one failed request plus a leader poll, longer on a busy machine.
+	if errs > 150 {
 		t.Errorf("%d errors: the load kept going to the dead node", errs)
 	}
 	joined := strings.Join(logs, "\n")

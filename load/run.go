@@ -64,7 +64,7 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 	if err := o.validate(); err != nil {
 		return rundir.Summary{}, err
 	}
-	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: !o.HTTP1})
+	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: o.HTTP2})
 	if err != nil {
 		return rundir.Summary{}, err
 	}

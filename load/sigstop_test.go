@@ -16,7 +16,7 @@ func TestSIGSTOPServer(t *testing.T) {
 	for _, h1 := range []bool{false} {
 		t.Run(map[bool]string{false: "http2", true: "http1"}[h1], func(t *testing.T) {
 			tg, _, proc := startFakeProcessCtl(t)
-			o := Options{Schedule: Constant(200, 8*time.Second), Keys: 50, NoPrefill: true, Seed: 9, HTTP1: h1, Timeout: 5 * time.Second}
+			o := Options{Schedule: Constant(200, 8*time.Second), Keys: 50, NoPrefill: true, Seed: 9, HTTP2: !h1, Timeout: 5 * time.Second}
 			go func() {
 				time.Sleep(2 * time.Second)
 				proc.Signal(syscall.SIGSTOP)

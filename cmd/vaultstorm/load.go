@@ -37,7 +37,7 @@ type loadFlags struct {
 	lateThreshold time.Duration
 	noPrefill     bool
 	seed          uint64
-	http1         bool
+	http2         bool
 }
 
 func loadCmd() *cobra.Command {
@@ -95,7 +95,7 @@ or forbidden cluster, or an interrupted run.`,
 	fl.DurationVar(&f.lateThreshold, "late-threshold", 2*time.Millisecond, "a send later than this after its intended time is a late send (the generator fell behind); the default sits above this machine's ~1.1 ms timer granularity")
 	fl.BoolVar(&f.noPrefill, "no-prefill", false, "do not write every key once before the run (reads of unwritten keys are 404s, counted as answers)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the op and key choices (0: from the clock); the seed used is in load.json")
-	fl.BoolVar(&f.http1, "http1", false, "speak HTTP/1.1 (a connection per request in flight) instead of HTTP/2 like vault/api does")
+	fl.BoolVar(&f.http2, "http2", false, "speak HTTP/2 (one connection per node, like vault/api) instead of HTTP/1.1 (a connection per request in flight)")
 	return cmd
 }
 
@@ -163,7 +163,7 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 		return o, fmt.Errorf("--late-threshold %s: must be positive", f.lateThreshold)
 	}
 	o.Keys, o.ValueSize, o.Target, o.Mount, o.KeyPrefix = f.keys, f.valueSize, f.target, strings.Trim(f.mount, "/"), f.keyPrefix
-	o.Timeout, o.MaxInFlight, o.LateThreshold, o.NoPrefill, o.Seed, o.HTTP1 = f.timeout, f.maxInFlight, f.lateThreshold, f.noPrefill, f.seed, f.http1
+	o.Timeout, o.MaxInFlight, o.LateThreshold, o.NoPrefill, o.Seed, o.HTTP2 = f.timeout, f.maxInFlight, f.lateThreshold, f.noPrefill, f.seed, f.http2
 	return o, nil
 }
 

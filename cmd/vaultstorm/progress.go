@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -19,10 +20,11 @@ type stageBars struct {
 	bars map[string]*mpb.Bar
 	out  io.Writer
 	on   bool
+	t0   map[string]time.Time
 }
 
 func newStageBars(enabled bool) *stageBars {
-	s := &stageBars{bars: map[string]*mpb.Bar{}, out: os.Stderr, on: enabled}
+	s := &stageBars{bars: map[string]*mpb.Bar{}, out: os.Stderr, on: enabled, t0: map[string]time.Time{}}
 	if enabled && term.IsTerminal(int(os.Stderr.Fd())) {
 		s.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(30))
 	}
@@ -36,6 +38,7 @@ func (s *stageBars) Stage(name string, total int) {
 		return
 	}
 	if s.p == nil {
+		s.t0[name] = time.Now()
 		fmt.Fprintf(s.out, "  %s ...\n", name)
 		return
 	}
@@ -58,7 +61,7 @@ func (s *stageBars) Done(name string) {
 	if b := s.bars[name]; b != nil {
 		b.SetTotal(-1, true)
 	} else if s.on && s.p == nil {
-		fmt.Fprintf(s.out, "  %s done\n", name)
+		fmt.Fprintf(s.out, "  %s done (%.1fs)\n", name, time.Since(s.t0[name]).Seconds())
 	}
 }
 
