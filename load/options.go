@@ -40,8 +40,8 @@ type Options struct {
 	// default: against Vault 1.21 an HTTP/2 connection was seen to stop
 	// answering for ~9 s after a 2 s stall of its node, turning the stall
 	// into a storm of timeouts that the server did not cause.
-	HTTP2 bool
-	APIClient     bool          // send through vault/api instead of raw requests (slower; for comparison)
+	HTTP2     bool
+	APIClient bool // send through vault/api instead of raw requests (slower; for comparison)
 
 	// OnResult, when set, is called from the worker goroutines after every
 	// request, concurrently: keep it short and safe for concurrent use. When
