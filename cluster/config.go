@@ -36,6 +36,8 @@ storage "raft" {
   path                   = {{q .Node.Array.Mount}}
   node_id                = {{q .Node.NodeID}}
   performance_multiplier = {{.PerfMultiplier}}
+  autopilot_reconcile_interval = "{{.Reconcile}}"
+  autopilot_update_interval    = "{{.Update}}"
 {{- range .Peers}}
   retry_join {
     leader_api_addr     = {{q .APIAddr}}
@@ -89,6 +91,8 @@ func (c *Cluster) writeConfig(n *Node) error {
 		"Key":            pki.KeyFile(tlsDir, n.Name),
 		"CA":             pki.CAFile(tlsDir),
 		"PerfMultiplier": c.State.Spec.PerformanceMultiplier,
+		"Reconcile":      c.State.Spec.AutopilotReconcile,
+		"Update":         c.State.Spec.AutopilotUpdate,
 		"Seal":           c.State.Seal,
 		"SealKey":        sealKeyName,
 	}

@@ -59,6 +59,8 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f.IntVar(&spec.PerformanceMultiplier, "performance-multiplier", spec.PerformanceMultiplier, "raft timing scale; 1 is HashiCorp's production recommendation (Vault's default 5 is for dev)")
 	f.DurationVar(&spec.StabilizationTime, "stabilization-time", spec.StabilizationTime, "autopilot server_stabilization_time before a new node is promoted to voter (Vault's default is 10s)")
 	f.DurationVar(&spec.DeadServerThreshold, "dead-server-threshold", spec.DeadServerThreshold, "autopilot removes a peer unreachable this long (Vault's minimum is 1m)")
+	f.DurationVar(&spec.AutopilotReconcile, "autopilot-reconcile-interval", spec.AutopilotReconcile, "how often autopilot promotes and removes servers (Vault's default is 10s)")
+	f.DurationVar(&spec.AutopilotUpdate, "autopilot-update-interval", spec.AutopilotUpdate, "how often autopilot refreshes its view of the servers (Vault's default is 2s)")
 	f.IntVar(&spec.Subnet, "subnet", spec.Subnet, "third octet of the loopback addresses: nodes listen on 127.0.SUBNET.11…")
 	f.StringVar(&spec.PKIDir, "pki-dir", "", "folder with ca-config.json, ca-csr.json, intermediate-ca-csr.json, vault-csr.json (default: the seed's, built in)")
 }
