@@ -36,7 +36,7 @@ type Spec struct {
 	// often it refreshes its view (Vault's defaults: 10s and 2s).
 	AutopilotReconcile time.Duration `json:"autopilot_reconcile_interval"`
 	AutopilotUpdate    time.Duration `json:"autopilot_update_interval"`
-	PKIDir                string        `json:"pki_dir"`
+	PKIDir             string        `json:"pki_dir"`
 	// Subnet is the third octet of the nodes' loopback addresses
 	// (127.0.SUBNET.10 is the seal, .11 node1, …), so that several
 	// clusters (parallel tests) can live on one machine.
