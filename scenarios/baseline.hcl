@@ -18,9 +18,10 @@ expect {
   lost_writes        = 0
   max_unavailability = "0s"
   max_error_rate     = 0
-  # Five nodes, the seal and the load generator share 2 cores here, and
-  # every write is fsynced on three of five btrfs RAID0 arrays over loop
-  # files: p99 measured 0.5s on a busy 2-core machine. Set yours from a
+  # Five nodes, the seal and the load generator share 2 cores here (200/s
+  # saturates them), and every KV write is fsynced on three of five btrfs
+  # RAID0 arrays over loop files: the worst p99 (writes) measured 0.85s with
+  # the machine to itself and 2.3s when it shared it. Set yours from a
   # baseline run on your own hardware.
-  p99                = "1s"
+  p99                = "2s"
 }

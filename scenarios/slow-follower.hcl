@@ -26,8 +26,9 @@ expect {
   new_leader         = false
   max_unavailability = "2s"
   # A slow follower should not slow commits (three of five acks suffice);
-  # measured 0.4s on a busy 2-core machine, where p99 is CPU-bound.
-  p99_during_fault   = "1s"
+  # measured 0.56s with the 2-core machine to itself, 0.9s when shared:
+  # p99 here is bound by CPU, not by the slow link.
+  p99_during_fault   = "2s"
   healed_within      = "1m30s"
   min_voters_after   = 5
   lost_writes        = 0
