@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -145,5 +144,3 @@ func procStat(pid int) (uint64, string) {
 	}
 	return start, f[0]
 }
-
-var errNotRunning = errors.New("not running")
