@@ -599,15 +599,7 @@ func (r *Run) deriveSummary(phases []rundir.PhaseStats, ph []map[string]*hdr.His
 	for _, op := range r.Ops {
 		st := rundir.OpStats{}
 		for _, smp := range r.Samples {
-			o := smp.Ops[op]
-			st.Count += o.Count
-			st.Errors += o.Errors
-			for k, v := range o.ByErr {
-				if st.ByErr == nil {
-					st.ByErr = map[string]int64{}
-				}
-				st.ByErr[k] += v
-			}
+			addCounts(&st, smp.Ops[op])
 		}
 		if dur > 0 {
 			st.Rate = float64(st.Count) / dur
@@ -706,14 +698,7 @@ func (r *Run) phaseStats(p rundir.PhaseStats, merged map[string]*hdr.Histogram) 
 		secs++
 		for op, o := range smp.Ops {
 			st := p.Ops[op]
-			st.Count += o.Count
-			st.Errors += o.Errors
-			for k, v := range o.ByErr {
-				if st.ByErr == nil {
-					st.ByErr = map[string]int64{}
-				}
-				st.ByErr[k] += v
-			}
+			addCounts(&st, o)
 			p.Ops[op] = st
 		}
 	}
@@ -805,4 +790,16 @@ func finite(v float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// addCounts adds one sample's request and error counts to st.
+func addCounts(st *rundir.OpStats, o rundir.OpStats) {
+	st.Count += o.Count
+	st.Errors += o.Errors
+	for k, v := range o.ByErr {
+		if st.ByErr == nil {
+			st.ByErr = map[string]int64{}
+		}
+		st.ByErr[k] += v
+	}
 }
