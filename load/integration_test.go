@@ -138,6 +138,33 @@ func total(s map[string]load.OpStats) (n, errs int64) {
 // stallAt pauses node n (SIGSTOP) once the run has sent for `at`, keeps
 // it stopped for d, then resumes it. It returns when the node is resumed,
 // with the measured stall (pause returned → resume returned).
+// runWithStall runs o against target and stops node n for d, 4 s after
+// the first request's intended time; it returns the summary, every
+// result, and when n was really paused and resumed.
+func runWithStall(t *testing.T, c *cluster.Cluster, target load.Target, n *cluster.Node, o load.Options, d time.Duration) (rundir.Summary, *results, time.Time, time.Time) {
+	t.Helper()
+	res := newResults()
+	started := make(chan time.Time, 1)
+	var once sync.Once
+	o.Logf, o.OnSample = t.Logf, timeline(t)
+	o.OnResult = func(r load.Result) {
+		once.Do(func() { started <- r.Intended })
+		res.add(r)
+	}
+	var paused, resumed time.Time
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		paused, resumed = stallAt(t, c, n, started, 4*time.Second, d)
+	}()
+	s, err := load.Run(context.Background(), target, o, "")
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, res, paused, resumed
+}
+
 func stallAt(t *testing.T, c *cluster.Cluster, n *cluster.Node, started <-chan time.Time, at, d time.Duration) (paused, resumed time.Time) {
 	t.Helper()
 	start := <-started
@@ -286,25 +313,7 @@ func TestIntegration(t *testing.T) {
 		// rate), and the backlog drains on a machine whose cluster carries
 		// ~200/s in all.
 		const rate, secs = 100, 12
-		res := newResults()
-		started := make(chan time.Time, 1)
-		var once sync.Once
-		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower, Logf: t.Logf, OnSample: timeline(t),
-			OnResult: func(r load.Result) {
-				once.Do(func() { started <- r.Intended })
-				res.add(r)
-			}}
-		var paused, resumed time.Time
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			paused, resumed = stallAt(t, c, fn, started, 4*time.Second, 2*time.Second)
-		}()
-		s, err := load.Run(context.Background(), target, o, "")
-		<-done
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, res, paused, resumed := runWithStall(t, c, target, fn, load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 13, Target: follower}, 2*time.Second)
 		stall := resumed.Sub(paused)
 		n, errs := total(s.Ops)
 		p50, p90, p99, mx := res.quantile(0.50), res.quantile(0.90), res.quantile(0.99), res.quantile(1)
@@ -348,25 +357,7 @@ func TestIntegration(t *testing.T) {
 		}
 		oldIdx := slices.Index(target.Names, old)
 		const rate, secs = 200, 15
-		res := newResults()
-		started := make(chan time.Time, 1)
-		var once sync.Once
-		o := load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 14, Target: "active", Logf: t.Logf, OnSample: timeline(t),
-			OnResult: func(r load.Result) {
-				once.Do(func() { started <- r.Intended })
-				res.add(r)
-			}}
-		var paused, resumed time.Time
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			paused, resumed = stallAt(t, c, on, started, 4*time.Second, 3*time.Second)
-		}()
-		s, err := load.Run(context.Background(), target, o, "")
-		<-done
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, res, paused, resumed := runWithStall(t, c, target, on, load.Options{Schedule: load.Constant(rate, secs*time.Second), Keys: 200, Seed: 14, Target: "active"}, 3*time.Second)
 		res.setAfter(resumed.Add(2 * time.Second))
 		newLeader := leaderName(t, c, "")
 		n, errs := total(s.Ops)
