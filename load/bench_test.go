@@ -127,16 +127,19 @@ func BenchmarkRSS(b *testing.B) {
 		o := benchOpts(1000, time.Duration(minutes)*time.Minute, "read=80,write=20")
 		secs := 0
 		c0 := cpuTime()
+		// Progress goes to stderr as it happens (b.Logf prints only at the
+		// end, and a long run cut short would show nothing).
+		say := func(format string, a ...any) { fmt.Fprintf(os.Stderr, "BenchmarkRSS: "+format+"\n", a...) }
 		o.OnSample = func(rundir.Sample) {
 			secs++
 			switch {
 			case secs == 20:
-				b.Logf("after 20 s: RSS %s, %d goroutines (stalling the fake for 3 s now)", rss(), runtime.NumGoroutine())
+				say("after 20 s: RSS %s, %d goroutines (stalling the fake for 3 s now)", rss(), runtime.NumGoroutine())
 				stall(3 * time.Second)
 			case secs == 25 || secs == 40:
-				b.Logf("after %d s: RSS %s, %d goroutines", secs, rss(), runtime.NumGoroutine())
+				say("after %d s: RSS %s, %d goroutines", secs, rss(), runtime.NumGoroutine())
 			case secs%60 == 0:
-				b.Logf("after %d min: RSS %s, %d goroutines, CPU %.1f µs/req; load average %s",
+				say("after %d min: RSS %s, %d goroutines, CPU %.1f µs/req; load average %s",
 					secs/60, rss(), runtime.NumGoroutine(), float64(cpuTime()-c0)/float64(secs*1000)/1e3, loadAvg())
 			}
 		}

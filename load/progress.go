@@ -114,8 +114,8 @@ func WriteTable(w io.Writer, s rundir.Summary) {
 	} else {
 		fmt.Fprintf(w, "rate: %.1f req/s (closed loop)\n", s.AchievedRate)
 	}
-	fmt.Fprintf(w, "late sends (> %gms after intended time): %d, max send lag %.2fms, waits for a worker: %d, peak workers: %d\n",
-		s.LateThresholdMs, s.LateSends, s.MaxSendLagMs, s.PoolWaits, s.PeakWorkers)
+	fmt.Fprintf(w, "late sends (> %gms after intended time): %d, max send lag %.2fms, waits for a worker: %d, peak workers: %d, connections opened: %d\n",
+		s.LateThresholdMs, s.LateSends, s.MaxSendLagMs, s.PoolWaits, s.PeakWorkers, s.ConnsOpened)
 	if !s.Verified {
 		fmt.Fprintf(w, "ledger: %d acknowledged writes, %d unknown outcomes, NOT VERIFIED\n", s.AckedWrites, s.UnknownWrites)
 		return

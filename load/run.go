@@ -234,6 +234,7 @@ func (e *engine) summary(dur time.Duration) rundir.Summary {
 		MaxSendLagMs:    ms(int64(e.rec.total.lag)),
 		PoolWaits:       e.waits.Load(),
 		PeakWorkers:     int(e.peak.Load()),
+		ConnsOpened:     e.c.dials.Load(),
 	}
 	var n int64
 	for _, st := range s.Ops {

@@ -161,6 +161,10 @@ type Summary struct {
 	MaxSendLagMs    float64 `json:"max_send_lag_ms,omitempty"`
 	PoolWaits       int64   `json:"pool_waits,omitempty"` // sends that waited for a free worker
 	PeakWorkers     int     `json:"peak_workers,omitempty"`
+	// ConnsOpened counts the connections the generator opened, each a TLS
+	// handshake: far more than workers means churn, which costs CPU on
+	// both sides and is not the load the user asked for.
+	ConnsOpened int64 `json:"conns_opened,omitempty"`
 	Verified        bool    `json:"verified,omitempty"`     // the ledger was read back
 	PresentKeys     int64   `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
 	DeletedKeys     int64   `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
