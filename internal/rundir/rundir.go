@@ -165,9 +165,9 @@ type Summary struct {
 	// handshake: far more than workers means churn, which costs CPU on
 	// both sides and is not the load the user asked for.
 	ConnsOpened int64 `json:"conns_opened,omitempty"`
-	Verified        bool    `json:"verified,omitempty"`     // the ledger was read back
-	PresentKeys     int64   `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
-	DeletedKeys     int64   `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
+	Verified    bool  `json:"verified,omitempty"`     // the ledger was read back
+	PresentKeys int64 `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
+	DeletedKeys int64 `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
 
 	Scenario     string        `json:"scenario,omitempty"`
 	Passed       *bool         `json:"passed,omitempty"`
