@@ -66,19 +66,26 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 
 // BenchmarkMaxRate searches the highest fixed rate that one core
 // (GOMAXPROCS=1) of the generator sustains against a fake Vault in another
-// process: "strict" is the highest with no late send at all, "0.1%" the
-// highest with the rate reached and at most 0.1 % of sends late (an
-// overloaded machine preempts any process for more than 2 ms now and then).
+// process. A VM wakes a sleeping thread a few ms late now and then whatever
+// the program does, so the benchmark first measures that floor: the pacer's
+// timer alone, with no request sent, for as long as each step lasts.
+// "no-late" is then the highest rate whose share of late sends stays within
+// that floor (or 0.1 %, the larger), with the rate reached; an overloaded
+// generator is unmistakable, its send lag grows without bound.
 func BenchmarkMaxRate(b *testing.B) {
+	const step = 3 * time.Second
+	rates := []float64{1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 32000, 40000, 50000, 64000}
 	for _, mix := range []string{"read=100", "read=80,write=20"} {
 		b.Run(mix, func(b *testing.B) {
 			t := startFakeProcess(b)
 			prev := runtime.GOMAXPROCS(1)
 			defer runtime.GOMAXPROCS(prev)
 			for range b.N {
-				strict, loose, looseCPU, prevRate := 0.0, 0.0, 0.0, 0.0
-				for _, rate := range []float64{500, 1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000, 24000, 32000, 50000} {
-					o := benchOpts(rate, 3*time.Second, mix)
+				floor := timerFloor(2000, step)
+				allowed := max(floor, 0.001)
+				best, bestCPU := 0.0, 0.0
+				for _, rate := range rates {
+					o := benchOpts(rate, step, mix)
 					o.NoPrefill = true
 					c0 := cpuTime()
 					s, err := Run(context.Background(), t, o, "")
@@ -92,23 +99,93 @@ func BenchmarkMaxRate(b *testing.B) {
 						errs += st.Errors
 					}
 					per := float64(cpu) / float64(n) / 1e3
-					b.Logf("rate %6.0f: achieved %8.1f/s, late %6d, max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
-						rate, s.AchievedRate, s.LateSends, s.MaxSendLagMs, errs, s.PeakWorkers, per)
-					if errs > 0 || !*s.RateReached || float64(s.LateSends) > 0.001*float64(n) {
+					lateShare := float64(s.LateSends) / float64(max(n, 1))
+					b.Logf("rate %6.0f: achieved %8.1f/s, late %5d (%.3f%%), max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
+						rate, s.AchievedRate, s.LateSends, 100*lateShare, s.MaxSendLagMs, errs, s.PeakWorkers, per)
+					if errs > 0 || !*s.RateReached || lateShare > allowed {
 						break
 					}
-					loose, looseCPU = rate, per
-					if s.LateSends == 0 && strict == prevRate { // only while every lower rate was strict too
-						strict = rate
-					}
-					prevRate = rate
+					best, bestCPU = rate, per
 				}
-				b.ReportMetric(strict, "max-req/s-no-late")
-				b.ReportMetric(loose, "max-req/s-0.1%late")
-				b.ReportMetric(looseCPU, "cpu-µs/req")
+				b.Logf("timer floor: %.3f%% of bare pacer wake-ups late; allowed %.3f%%", 100*floor, 100*allowed)
+				b.ReportMetric(best, "max-req/s-no-late")
+				b.ReportMetric(bestCPU, "cpu-µs/req")
+				b.ReportMetric(100*floor, "timer-late-%")
 			}
 		})
 	}
+}
+
+// timerFloor is the share of bare pacer wake-ups at rate per second, for
+// d, that come later than the late threshold: what the machine itself
+// adds, with no request sent. The pacer sleeps on a Go timer, as here.
+func timerFloor(rate float64, d time.Duration) float64 {
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	n := int(rate * d.Seconds())
+	late := 0
+	start := time.Now()
+	for i := range n {
+		at := start.Add(time.Duration(float64(i) / rate * 1e9))
+		if d := time.Until(at); d > 0 {
+			t.Reset(d)
+			<-t.C
+		}
+		if time.Since(at) > 2*time.Millisecond {
+			late++
+		}
+	}
+	return float64(late) / float64(n)
+}
+
+// BenchmarkSaturation runs the generator closed loop (64 workers, as fast
+// as they go) on one core against the fake Vault, also on one core, and
+// reports the rate and both sides' CPU per request: it tells whether the
+// generator or the server is the limit.
+func BenchmarkSaturation(b *testing.B) {
+	for _, mix := range []string{"read=100", "read=80,write=20"} {
+		b.Run(mix, func(b *testing.B) {
+			t, _, proc := startFakeProcessCtl(b)
+			prev := runtime.GOMAXPROCS(1)
+			defer runtime.GOMAXPROCS(prev)
+			for range b.N {
+				o := benchOpts(0, 0, mix)
+				o.Schedule = Schedule{}
+				o.Closed, o.Duration, o.NoPrefill = 64, 5*time.Second, true
+				c0, f0 := cpuTime(), procCPU(proc.Pid)
+				s, err := Run(context.Background(), t, o, "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				cpu, fcpu := cpuTime()-c0, procCPU(proc.Pid)-f0
+				var n int64
+				for _, st := range s.Ops {
+					n += st.Count
+				}
+				b.ReportMetric(s.AchievedRate, "req/s")
+				b.ReportMetric(float64(cpu)/float64(n)/1e3, "gen-cpu-µs/req")
+				b.ReportMetric(float64(fcpu)/float64(n)/1e3, "server-cpu-µs/req")
+				b.ReportMetric(100*cpu.Seconds()/s.Duration, "gen-%core")
+				b.ReportMetric(100*fcpu.Seconds()/s.Duration, "server-%core")
+			}
+		})
+	}
+}
+
+// procCPU is another process's user+system CPU time, from /proc.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ is 100 on Linux
 }
 
 // BenchmarkRSS reports the generator's resident memory over a long run at

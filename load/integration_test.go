@@ -402,12 +402,14 @@ func BenchmarkRealClusterCPUPerRequest(b *testing.B) {
 	for _, tc := range []struct {
 		rate   float64
 		target string
-	}{{500, "all"}, {2000, "all"}, {500, "active"}, {2000, "active"}} {
-		b.Run(fmt.Sprintf("%s/%.0f", tc.target, tc.rate), func(b *testing.B) {
+		tick   time.Duration
+	}{{500, "all", 0}, {2000, "all", 0}, {500, "active", 0}, {2000, "active", 0},
+		{500, "active", 5 * time.Millisecond}, {2000, "active", 5 * time.Millisecond}, {2000, "active", 10 * time.Millisecond}} {
+		b.Run(fmt.Sprintf("%s/%.0f/tick=%s", tc.target, tc.rate, tc.tick), func(b *testing.B) {
 			for range b.N {
 				m, _ := load.ParseMix("read=100")
 				o := load.Options{Schedule: load.Constant(tc.rate, 10*time.Second), Mix: m, Keys: 1000, Target: tc.target, Seed: 1,
-					KeyPrefix: "cpubench/"}
+					KeyPrefix: "cpubench/", Tick: tc.tick}
 				// Prefill outside the measurement: a first short run writes the keys.
 				if _, err := load.Run(context.Background(), target, load.Options{Schedule: load.Constant(1, time.Second), Keys: 1000, KeyPrefix: "cpubench/", Target: tc.target}, ""); err != nil {
 					b.Fatal(err)
@@ -426,8 +428,8 @@ func BenchmarkRealClusterCPUPerRequest(b *testing.B) {
 				b.ReportMetric(float64(errs), "errors")
 				b.ReportMetric(float64(s.LateSends), "late")
 				b.ReportMetric(per*tc.rate/1e4, "%core")
-				b.Logf("%s %.0f/s: %.1f µs/req (%.1f%% of a core), achieved %.1f/s, %d errors, %d late, p99 %.1fms; loadavg %s",
-					tc.target, tc.rate, per, per*tc.rate/1e4, s.AchievedRate, errs, s.LateSends, s.Ops["read"].P99, loadavg())
+				b.Logf("%s %.0f/s tick %s: %.1f µs/req (%.1f%% of a core), achieved %.1f/s, %d errors, %d late, p99 %.1fms, %d connections opened, peak %d workers; loadavg %s",
+					tc.target, tc.rate, tc.tick, per, per*tc.rate/1e4, s.AchievedRate, errs, s.LateSends, s.Ops["read"].P99, s.ConnsOpened, s.PeakWorkers, loadavg())
 			}
 		})
 	}

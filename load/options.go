@@ -14,6 +14,14 @@ import (
 type Options struct {
 	// Open loop: the arrival schedule. Ignored when Closed > 0.
 	Schedule Schedule
+	// Tick, when positive, rounds every intended send time up to the next
+	// multiple of Tick from the start: the requests due in each tick go
+	// out together. The rate is unchanged; arrivals come in bursts.
+	// Latency still counts from the (rounded) intended time. It trades a
+	// smooth arrival process for CPU: on a small VM most of the
+	// generator's cost per request is waking the server's idle CPU and
+	// being woken by it, which a burst pays once.
+	Tick time.Duration
 	// Closed loop: Closed workers send back to back for Duration.
 	Closed   int
 	Duration time.Duration
@@ -144,6 +152,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("max in flight: %d is not between 1 and %d", o.MaxInFlight, maxWorkers)
 	case o.LateThreshold < 0:
 		return fmt.Errorf("late threshold %s is negative", o.LateThreshold)
+	case o.Tick < 0 || o.Tick > time.Second:
+		return fmt.Errorf("tick %s: want 0 (no bursts) up to 1s", o.Tick)
 	}
 	return nil
 }
@@ -172,6 +182,8 @@ type RunConfig struct {
 	Seed            uint64    `json:"seed"`
 	Prefill         bool      `json:"prefill"`
 	Client          string    `json:"client"`
+	TickMs          float64   `json:"tick_ms,omitempty"`
+	GoMaxProcs      int       `json:"gomaxprocs"` // OS threads running the generator's Go code
 	Started         time.Time `json:"started"`
 }
 
@@ -182,6 +194,9 @@ func (o Options) Describe() string {
 		s = fmt.Sprintf("closed loop, %d workers for %s", o.Closed, o.Duration)
 	} else {
 		s = "open loop, " + o.Schedule.String()
+		if o.Tick > 0 {
+			s += fmt.Sprintf(" in bursts every %s", o.Tick)
+		}
 	}
 	mix := o.Mix
 	if mix.total == 0 {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -127,7 +128,7 @@ func (e *engine) config(t Target, started time.Time) RunConfig {
 		ValueSize: o.ValueSize, Mix: o.Mix.String(), Target: o.Target, Addrs: t.Addrs,
 		TimeoutS: o.Timeout.Seconds(), MaxInFlight: o.MaxInFlight,
 		LateThresholdMs: float64(o.LateThreshold) / 1e6, Seed: o.Seed, Prefill: !o.NoPrefill,
-		Client: "raw", Started: started.UTC(),
+		TickMs: float64(o.Tick) / 1e6, Client: "raw", GoMaxProcs: runtime.GOMAXPROCS(0), Started: started.UTC(),
 	}
 	if o.APIClient {
 		cfg.Client = "vault/api"
@@ -279,6 +280,9 @@ func (e *engine) pace(ctx context.Context, start time.Time) {
 		off, ok := cur.next()
 		if !ok {
 			return
+		}
+		if q := e.o.Tick; q > 0 {
+			off = (off + q - 1) / q * q
 		}
 		at := start.Add(off)
 		if d := time.Until(at); d > 0 {

@@ -300,3 +300,43 @@ func killTestChild() {
 	defer cancel()
 	Run(ctx, tg, Options{Schedule: Constant(100, 60*time.Second), Keys: 50}, os.Getenv("VAULTSTORM_KILLTEST_DIR"))
 }
+
+// TestRunTick: with a tick, every intended send time is a whole number of
+// ticks from the start, each tick carries rate×tick requests, and the rate
+// is the same as without bursts.
+func TestRunTick(t *testing.T) {
+	s := newStub(t)
+	const tick = 20 * time.Millisecond
+	var mu sync.Mutex
+	perTick := map[time.Time]int{}
+	o := Options{Schedule: Constant(500, 2*time.Second), Keys: 50, Seed: 3, Tick: tick, NoPrefill: true,
+		OnResult: func(r Result) { mu.Lock(); perTick[r.Intended]++; mu.Unlock() }}
+	sum, err := Run(context.Background(), s.target, o, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first time.Time
+	for at := range perTick {
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+	}
+	n := 0
+	for at, k := range perTick {
+		n += k
+		if off := at.Sub(first); off%tick != 0 {
+			t.Errorf("intended time %s after the first is not a whole number of ticks", off)
+		}
+		// 500/s × 20 ms = 10 per tick; the first holds only request 0
+		// (due at 0) and the last what is left of the 1000.
+		if !at.Equal(first) && at.Sub(first) < 2*time.Second && k != 10 {
+			t.Errorf("tick at +%s carried %d requests, want 10", at.Sub(first), k)
+		}
+	}
+	if n != 1000 || sum.RateReached == nil || !*sum.RateReached {
+		t.Errorf("%d requests, rate %.1f/s: want 1000 at 500/s", n, sum.AchievedRate)
+	}
+	if err := (Options{Schedule: Constant(1, time.Second), Tick: -time.Millisecond}).withDefaults(time.Now()).validate(); err == nil {
+		t.Error("negative tick accepted")
+	}
+}

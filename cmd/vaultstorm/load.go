@@ -38,6 +38,8 @@ type loadFlags struct {
 	noPrefill     bool
 	seed          uint64
 	http2         bool
+	procs         int
+	tick          time.Duration
 }
 
 func loadCmd() *cobra.Command {
@@ -95,6 +97,8 @@ or forbidden cluster, or an interrupted run.`,
 	fl.DurationVar(&f.lateThreshold, "late-threshold", 2*time.Millisecond, "a send later than this after its intended time is a late send (the generator fell behind); the default sits above this machine's ~1.1 ms timer granularity")
 	fl.BoolVar(&f.noPrefill, "no-prefill", false, "do not write every key once before the run (reads of unwritten keys are 404s, counted as answers)")
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the op and key choices (0: from the clock); the seed used is in load.json")
+	addProcsFlag(fl, &f.procs)
+	fl.DurationVar(&f.tick, "tick", 0, "send the requests due in each tick together, in bursts (e.g. 5ms): same rate, less generator CPU per request on a small machine; 0: each at its own time")
 	fl.BoolVar(&f.http2, "http2", false, "speak HTTP/2 (one connection per node, like vault/api) instead of HTTP/1.1 (a connection per request in flight)")
 	return cmd
 }
@@ -156,6 +160,12 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 	if f.timeout <= 0 {
 		return o, fmt.Errorf("--timeout %s: must be positive", f.timeout)
 	}
+	if f.tick < 0 || f.tick > time.Second {
+		return o, fmt.Errorf("--tick %s: want 0 (no bursts) up to 1s", f.tick)
+	}
+	if f.procs < 0 {
+		return o, fmt.Errorf("--procs %d: want 0 (automatic) or a positive number", f.procs)
+	}
 	if f.maxInFlight < 0 {
 		return o, fmt.Errorf("--max-in-flight %d: must not be negative", f.maxInFlight)
 	}
@@ -164,6 +174,7 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 	}
 	o.Keys, o.ValueSize, o.Target, o.Mount, o.KeyPrefix = f.keys, f.valueSize, f.target, strings.Trim(f.mount, "/"), f.keyPrefix
 	o.Timeout, o.MaxInFlight, o.LateThreshold, o.NoPrefill, o.Seed, o.HTTP2 = f.timeout, f.maxInFlight, f.lateThreshold, f.noPrefill, f.seed, f.http2
+	o.Tick = f.tick
 	return o, nil
 }
 
@@ -173,6 +184,10 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 		return err
 	}
 	target, err := resolveTarget()
+	if err != nil {
+		return err
+	}
+	procs, err := setProcs(f.procs, allLoopback(target.Addrs))
 	if err != nil {
 		return err
 	}
@@ -204,7 +219,7 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	}
 	o.Logf = func(format string, a ...any) { fmt.Fprintf(stderr, "vaultstorm: WARNING: "+format+"\n", a...) }
 	ctx := cmd.Context()
-	fmt.Fprintf(stderr, "load: %s → %s\n", o.Describe(), dir)
+	fmt.Fprintf(stderr, "load: %s, %d generator thread(s) → %s\n", o.Describe(), procs, dir)
 
 	var bar *load.Progress
 	if fh, ok := stderr.(*os.File); ok {

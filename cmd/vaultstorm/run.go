@@ -26,7 +26,7 @@ func runCmd() *cobra.Command {
 	var seed int64
 	var out, vaultBin string
 	var keep bool
-	var subnet int
+	var subnet, procs int
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE",
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
@@ -51,6 +51,10 @@ latency.hgrm.`,
 			if err != nil {
 				return err
 			}
+			// The cluster runs on this machine: see --procs.
+			if procs, err = setProcs(procs, true); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("seed") {
 				sc.Seed = seed
 			} else if sc.Seed == 0 {
@@ -72,7 +76,7 @@ latency.hgrm.`,
 					return fmt.Errorf("--out %s already holds a run: pick another directory", out)
 				}
 			}
-			fmt.Printf("scenario %s (seed %d, time scale %g): %s\nrun directory: %s\n", sc.Name, sc.Seed, sc.TimeScale, sc.Description, out)
+			fmt.Printf("scenario %s (seed %d, time scale %g, %d harness thread(s)): %s\nrun directory: %s\n", sc.Name, sc.Seed, sc.TimeScale, procs, sc.Description, out)
 			// The bar starts with the load, not with the cluster bring-up.
 			var prog *load.Progress
 			var once sync.Once
@@ -113,6 +117,7 @@ latency.hgrm.`,
 	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>)")
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
 	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' loopback addresses (127.0.SUBNET.11…), to run beside another cluster")
+	addProcsFlag(f, &procs)
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
 	return cmd
 }
