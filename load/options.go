@@ -45,9 +45,12 @@ type Options struct {
 	Seed          uint64        // op and key choices; 0 = from the clock
 	// HTTP2 speaks HTTP/2 (one connection per node, as vault/api does)
 	// instead of HTTP/1.1 (a connection per request in flight). Off by
-	// default: against Vault 1.21 an HTTP/2 connection was seen to stop
-	// answering for ~9 s after a 2 s stall of its node, turning the stall
-	// into a storm of timeouts that the server did not cause.
+	// default: on a heavily loaded machine an HTTP/2 connection to Vault
+	// 1.21 was once seen to stop answering for ~9 s after a 2 s stall of
+	// its node, turning the stall into a storm of timeouts that the server
+	// did not cause. It did not happen again on a quiet machine; an open
+	// Go issue (golang/go#70809, stalls with StrictMaxConcurrentStreams)
+	// is a candidate cause.
 	HTTP2     bool
 	APIClient bool // send through vault/api instead of raw requests (slower; for comparison)
 
