@@ -17,7 +17,11 @@
 // (default 2 ms) after its intended time: the generator itself fell behind.
 // 2 ms sits above the ~1.1 ms granularity of Go timers on this machine
 // (sleeps shorter than a millisecond end about 1.1 ms later), so an idle
-// generator reports none, while a generator starved of CPU does. When the
+// generator reports none, while a generator starved of CPU does. The same
+// granularity is in every latency: the runtime waits for timers in whole
+// milliseconds, so a request leaves up to ~1 ms after its intended time.
+// Options.Tick rounds intended times up to a grid instead, so that each
+// tick's requests leave in one burst (less CPU per request). When the
 // achieved rate is below 98 % of the scheduled one, Run says so through
 // Options.Logf and Summary.RateReached.
 //
@@ -51,8 +55,9 @@
 //
 // # Hot path
 //
-// Requests go out as raw HTTP requests over one http.Transport (HTTP/2,
-// one connection per node, TLS verified against Target.CACert), with
+// Requests go out as raw HTTP requests over one http.Transport (HTTP/1.1,
+// at most 64 connections per node, or HTTP/2 with one connection per node
+// when Options.HTTP2 is set; TLS verified against Target.CACert), with
 // preallocated key paths, pooled request bodies, and a version scan instead
 // of JSON decoding; vault/api is used for nothing on the hot path (it costs
 // more CPU per request; Options.APIClient keeps it for comparison, see
