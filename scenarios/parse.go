@@ -51,7 +51,7 @@ var (
 	clusterAttrs = []string{"nodes", "provider", "storage", "disk_size", "disks_per_node",
 		"vault_version", "vault_bin", "zones", "performance_multiplier"}
 	loadAttrs = []string{"rate", "ramp_from", "ramp", "workers", "duration", "mix", "keys",
-		"distribution", "value_size", "target", "mount"}
+		"distribution", "value_size", "target", "mount", "tick"}
 	expectAttrs = []string{"max_unavailability", "max_read_unavailability", "lost_writes",
 		"healed_within", "leader_within", "new_leader", "p99_during_fault", "p99",
 		"min_voters_after", "dead_peers_removed", "max_error_rate"}
@@ -292,6 +292,11 @@ func (p *parser) load(sc *Scenario, hb *hcl.Block) {
 	if l.Target != "active" && l.Target != "all" && !slices.Contains(sc.Cluster.NodeNames(), l.Target) {
 		b.errf("target", "must be \"active\", \"all\" or a node name (%s), got %q.%s", nodeRange(sc.Cluster), l.Target,
 			suggest(l.Target, append([]string{"active", "all"}, sc.Cluster.NodeNames()...)))
+	}
+	l.Tick = b.duration("tick", 0)
+	if l.Tick > time.Second {
+		b.errf("tick", "must be at most 1s (0: each request at its own time), got %s", l.Tick)
+		l.Tick = 0
 	}
 	l.Mount = b.str("mount", DefaultMount)
 	if !mountRE.MatchString(l.Mount) || strings.Contains(l.Mount, "..") || strings.HasPrefix(l.Mount, "sys") {

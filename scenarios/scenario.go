@@ -184,6 +184,9 @@ type LoadSpec struct {
 	ValueSize    int           // bytes; default 256
 	Target       string        // "active" (default) | "all" | a node name
 	Mount        string        // KV v2 mount; default "vaultstorm"
+	// Tick > 0 sends the requests due in each tick in one burst (see
+	// load.Options.Tick); a generator setting, not scaled by --time-scale.
+	Tick time.Duration
 }
 
 // Mix holds the relative weights of the KV operations.

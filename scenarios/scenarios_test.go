@@ -150,6 +150,7 @@ load {
   rate = 50
   ramp_from = 10
   ramp = "1m"
+  tick = "5ms"
 }
 fault "kill" {
   at = "10s"
@@ -198,9 +199,10 @@ fault "zone_outage" {
 	if f[3].Zone != "zone-c" || f[3].Count != 1 || f[3].Replace {
 		t.Errorf("zone: %+v", f[3])
 	}
-	if sc.Load.Mix.String() != "read=60,write=30,delete=10" || sc.Load.ValueSize != 1024 || sc.Load.RampFrom != 10 {
+	if sc.Load.Mix.String() != "read=60,write=30,delete=10" || sc.Load.ValueSize != 1024 || sc.Load.RampFrom != 10 || sc.Load.Tick != 5*time.Millisecond {
 		t.Errorf("load: %+v", sc.Load)
 	}
+	roundTrip(t, sc)
 }
 
 func TestScale(t *testing.T) {
@@ -346,6 +348,7 @@ var malformed = []struct {
 	{"workers and rate", "load {\n  duration = \"1m\"\n  workers = 4\n  rate = 10\n}\n", "3:13", []string{`"workers"`}},
 	{"mount", "load {\n  duration = \"1m\"\n  mount = \"/kv/\"\n}\n", "3:11", []string{`"mount"`}},
 	{"value_size", "load {\n  duration = \"1m\"\n  value_size = \"1GiB\"\n}\n", "3:16", []string{`"value_size"`}},
+	{"tick", "load {\n  duration = \"1m\"\n  tick = \"2s\"\n}\n", "3:10", []string{`"tick"`, "at most 1s"}},
 	{"distribution", "load {\n  duration = \"1m\"\n  distribution = \"zipf\"\n}\n", "3:18", []string{`"distribution"`, "zipfian"}},
 	{"unknown kind", okLoad + "fault \"kil\" {\n  at = \"1s\"\n}\n", "2:7", []string{"kil", `Did you mean "kill"?`}},
 	{"no kind label", okLoad + "fault {\n  at = \"1s\"\n}\n", "2:7", []string{"label"}},

@@ -66,6 +66,9 @@ func (s *Scenario) HCL() []byte {
 	l.SetAttributeValue("value_size", cty.NumberIntVal(int64(ld.ValueSize)))
 	l.SetAttributeValue("target", cty.StringVal(ld.Target))
 	l.SetAttributeValue("mount", cty.StringVal(ld.Mount))
+	if ld.Tick > 0 {
+		l.SetAttributeValue("tick", dur(ld.Tick))
+	}
 
 	for _, ft := range s.Faults {
 		body.AppendNewline()

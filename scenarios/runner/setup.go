@@ -83,6 +83,7 @@ func loadOptions(sc *scenarios.Scenario, r *run) (load.Options, error) {
 		ValueSize: l.ValueSize,
 		Mount:     l.Mount,
 		Target:    l.Target,
+		Tick:      l.Tick,
 		Seed:      uint64(sc.Seed),
 		OnResult:  r.onResult,
 		OnSample:  r.o.OnSample,
