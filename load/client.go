@@ -104,8 +104,13 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 	var dials atomic.Int64
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return dialer.DialContext(ctx, network, addr)
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err == nil {
+				// Refused dials (a dead node) are errors already counted;
+				// this counts the connections that cost a TLS handshake.
+				dials.Add(1)
+			}
+			return conn, err
 		},
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: cc.timeout,

@@ -164,7 +164,7 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 		return o, fmt.Errorf("--tick %s: want 0 (no bursts) up to 1s", f.tick)
 	}
 	if f.procs < 0 {
-		return o, fmt.Errorf("--procs %d: want 0 (automatic) or a positive number", f.procs)
+		return o, fmt.Errorf("--procs %d: want 0 (every core) or a positive number", f.procs)
 	}
 	if f.maxInFlight < 0 {
 		return o, fmt.Errorf("--max-in-flight %d: must not be negative", f.maxInFlight)
@@ -187,7 +187,7 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	if err != nil {
 		return err
 	}
-	procs, err := setProcs(f.procs, allLoopback(target.Addrs))
+	procs, err := setProcs(f.procs)
 	if err != nil {
 		return err
 	}

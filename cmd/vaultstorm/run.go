@@ -51,8 +51,7 @@ latency.hgrm.`,
 			if err != nil {
 				return err
 			}
-			// The cluster runs on this machine: see --procs.
-			if procs, err = setProcs(procs, true); err != nil {
+			if procs, err = setProcs(procs); err != nil {
 				return err
 			}
 			if cmd.Flags().Changed("seed") {
