@@ -49,10 +49,7 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 					b.Fatal(err)
 				}
 				cpu := cpuTime() - c0
-				var n int64
-				for _, st := range s.Ops {
-					n += st.Count
-				}
+				n, _ := countOps(s)
 				// Prefill is in the CPU time but not in n: subtract its share.
 				perReq := float64(cpu) / float64(n+int64(o.Keys)) / 1e3
 				b.ReportMetric(perReq, "cpu-µs/req")
@@ -99,11 +96,7 @@ func BenchmarkMaxRate(b *testing.B) {
 							b.Fatal(err)
 						}
 						cpu := cpuTime() - c0
-						var n, errs int64
-						for _, st := range s.Ops {
-							n += st.Count
-							errs += st.Errors
-						}
+						n, errs := countOps(s)
 						per := float64(cpu) / float64(n) / 1e3
 						lateShare := float64(s.LateSends) / float64(max(n, 1))
 						b.Logf("rate %6.0f try %d: achieved %8.1f/s, late %5d (%.3f%%), max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
@@ -176,10 +169,7 @@ func BenchmarkSaturation(b *testing.B) {
 					b.Fatal(err)
 				}
 				cpu, fcpu := cpuTime()-c0, procCPU(proc.Pid)-f0
-				var n int64
-				for _, st := range s.Ops {
-					n += st.Count
-				}
+				n, _ := countOps(s)
 				b.ReportMetric(s.AchievedRate, "req/s")
 				b.ReportMetric(float64(cpu)/float64(n)/1e3, "gen-cpu-µs/req")
 				b.ReportMetric(float64(fcpu)/float64(n)/1e3, "server-cpu-µs/req")

@@ -163,9 +163,6 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 	if f.tick < 0 || f.tick > time.Second {
 		return o, fmt.Errorf("--tick %s: want 0 (no bursts) up to 1s", f.tick)
 	}
-	if f.procs < 0 {
-		return o, fmt.Errorf("--procs %d: want 0 (every core) or a positive number", f.procs)
-	}
 	if f.maxInFlight < 0 {
 		return o, fmt.Errorf("--max-in-flight %d: must not be negative", f.maxInFlight)
 	}
@@ -183,11 +180,11 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	if err != nil {
 		return err
 	}
-	target, err := resolveTarget()
+	procs, err := setProcs(f.procs)
 	if err != nil {
 		return err
 	}
-	procs, err := setProcs(f.procs)
+	target, err := resolveTarget()
 	if err != nil {
 		return err
 	}
