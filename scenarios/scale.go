@@ -31,11 +31,21 @@ const (
 	MinHealedRestart = 30 * time.Second
 )
 
-// minDisruption is the shortest pause or partition that still makes raft
-// act: a follower waits 1–2 heartbeat timeouts (1s × performance_multiplier)
-// before calling an election, so three election timeouts is the least that
-// reliably makes a paused or partitioned leader lose leadership.
-func minDisruption(c Cluster) time.Duration { return 3 * c.ElectionTimeout() }
+// minDisruption is the shortest pause or partition that still lets raft
+// and Vault fail over while it lasts: a follower waits 1–2 heartbeat
+// timeouts (1s × performance_multiplier) before calling an election, which
+// takes up to one more; then the new raft leader still has to become
+// Vault's active node (take the lock, load mounts and policies) before
+// sys/health says so. At multiplier 1 that took 1.8–2.4 s on an idle 2-core
+// host and over 3 s on a loaded one, so a 3-election-timeout partition
+// sometimes ended before the majority had an active node and the scenario
+// measured the heal instead of the failover. PromotionSlack covers the
+// step-up.
+func minDisruption(c Cluster) time.Duration { return 3*c.ElectionTimeout() + PromotionSlack }
+
+// PromotionSlack is the time minDisruption allows, beyond raft's election,
+// for the new leader to become Vault's active node.
+const PromotionSlack = 5 * time.Second
 
 // Scale returns a copy of the scenario with every schedule duration
 // multiplied by f (--time-scale; f < 1 shrinks): the load's duration and
@@ -85,7 +95,18 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		}
 	}
 	replaces := false
-	var lastAt time.Duration
+	// The load must outlast every fault's start and end by as much as the
+	// file had it (up to MinFaultAt), so the fault and the recovery after it
+	// are both measured under load.
+	var needLoad time.Duration
+	var needFor string
+	needAfter := func(orig, scaled time.Duration, what string) {
+		if gap := s.Load.Duration - orig; gap > 0 {
+			if n := scaled + min(gap, MinFaultAt); n > needLoad {
+				needLoad, needFor = n, what
+			}
+		}
+	}
 	for i := range c.Faults {
 		ft := &c.Faults[i]
 		what := fmt.Sprintf("fault %d (%s)", ft.Index, ft.Kind)
@@ -102,15 +123,17 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		if ft.Replace || ft.Kind == KindRecoverQuorum {
 			replaces = true
 		}
-		lastAt = max(lastAt, ft.At)
+		orig := s.Faults[i]
+		needAfter(orig.At, ft.At, fmt.Sprintf("%s (at %s)", what, ft.At))
+		needAfter(orig.At+max(orig.Duration, orig.RestartAfter), ft.At+max(ft.Duration, ft.RestartAfter),
+			fmt.Sprintf("%s (ends at %s)", what, ft.At+max(ft.Duration, ft.RestartAfter)))
 	}
-	// Floors and the shift can push the last fault to or past the end of the
-	// load; lengthen the load rather than move a fault, so the schedule stays
-	// as written and every fault is still measured under load.
-	if len(c.Faults) > 0 && lastAt >= c.Load.Duration {
-		d := lastAt + MinFaultAt
-		c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("load duration: %s raised to %s so the last fault (at %s) happens under load", c.Load.Duration, d, lastAt))
-		c.Load.Duration = d
+	// Floors and the shift can push a fault's start or end to or past the
+	// end of the load; lengthen the load rather than move a fault, so the
+	// schedule stays as written.
+	if needLoad > c.Load.Duration {
+		c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("load duration: %s raised to %s so %s happens under load", c.Load.Duration, needLoad, needFor))
+		c.Load.Duration = needLoad
 	}
 	if h := c.Expect.HealedWithin; h != nil {
 		floor := MinHealedRestart

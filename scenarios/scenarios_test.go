@@ -233,14 +233,16 @@ func TestScale(t *testing.T) {
 
 	pl, _ := LoadShipped("pause-leader")
 	p2, _ := pl.Scale(0.01)
-	if d := p2.Faults[0].Duration; d != 3*time.Second {
-		t.Errorf("pause duration scaled to %s, want the 3 × election timeout floor 3s", d)
+	if d, want := p2.Faults[0].Duration, 3*time.Second+PromotionSlack; d != want {
+		t.Errorf("pause duration scaled to %s, want the 3 × election timeout + promotion floor %s", d, want)
 	}
 	if p2.Faults[0].At != MinFaultAt {
 		t.Errorf("at %s, want floor %s", p2.Faults[0].At, MinFaultAt)
 	}
-	if p2.Load.Duration != MinLoadDuration {
-		t.Errorf("load %s", p2.Load.Duration)
+	// The floored pause would end 1s before the 10s load floor; the load
+	// is lengthened so the recovery after it is measured under load too.
+	if want := p2.Faults[0].At + p2.Faults[0].Duration + MinFaultAt; p2.Load.Duration != want {
+		t.Errorf("load %s, want %s (pause end + %s)", p2.Load.Duration, want, MinFaultAt)
 	}
 
 	// A floor never raises a duration above what the file says.

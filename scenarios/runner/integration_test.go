@@ -2,6 +2,7 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,7 +52,8 @@ func TestShippedScenarios(t *testing.T) {
 				t.Fatalf("run: %v", err)
 			}
 			s := res.Summary
-			t.Logf("%s: %s wall; faults %+v", info.Name, time.Since(start).Round(time.Second), s.Faults)
+			t.Logf("%s: %s wall", info.Name, time.Since(start).Round(time.Second))
+			logFaults(t, s.Faults)
 			for _, e := range s.Expectations {
 				if !e.Passed {
 					t.Errorf("expectation %s: want %s, got %s", e.Name, e.Want, e.Got)
@@ -124,6 +126,13 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 		if !stepDown {
 			t.Errorf("the partitioned leader %s never stepped down", old)
 		}
+		if !newLeader || !stepDown {
+			for _, e := range events(t, out) {
+				if (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState) && !e.T.Before(f.At.Add(-time.Second)) && e.T.Before(end.Add(10*time.Second)) {
+					t.Logf("  %+.3fs %s %s %s", e.T.Sub(f.At).Seconds(), e.Kind, e.Node, e.State)
+				}
+			}
+		}
 	},
 	"quorum-loss": func(t *testing.T, out string, s rundir.Summary) {
 		t.Logf("quorum loss: %d acknowledged writes, %d lost, %d unknown", s.AckedWrites, s.LostWrites, s.UnknownWrites)
@@ -131,6 +140,22 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			t.Errorf("the cluster did not heal after outage recovery: %+v", s.Faults)
 		}
 	},
+}
+
+// logFaults prints each fault's figures, so a failed CI log shows what
+// was measured and not the addresses of the optional fields.
+func logFaults(t *testing.T, faults []rundir.FaultResult) {
+	opt := func(p *float64) string {
+		if p == nil {
+			return "never"
+		}
+		return fmt.Sprintf("%.0fms", *p)
+	}
+	for i, f := range faults {
+		t.Logf("fault %d %s on %v at %s, lifted %s: leader elected %s, writes down %vms, reads down %vms, healed %s",
+			i+1, f.Kind, f.Nodes, f.At.Format("15:04:05.000"), f.End.Format("15:04:05.000"),
+			opt(f.LeaderElectedMs), f.WriteUnavailableMs, f.ReadUnavailableMs, opt(f.HealedMs))
+	}
 }
 
 func events(t *testing.T, out string) []rundir.Event {
