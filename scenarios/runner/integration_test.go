@@ -152,8 +152,12 @@ func logFaults(t *testing.T, faults []rundir.FaultResult) {
 		return fmt.Sprintf("%.0fms", *p)
 	}
 	for i, f := range faults {
+		lifted := "-"
+		if !f.End.IsZero() {
+			lifted = f.End.Format("15:04:05.000")
+		}
 		t.Logf("fault %d %s on %v at %s, lifted %s: leader elected %s, writes down %vms, reads down %vms, healed %s",
-			i+1, f.Kind, f.Nodes, f.At.Format("15:04:05.000"), f.End.Format("15:04:05.000"),
+			i+1, f.Kind, f.Nodes, f.At.Format("15:04:05.000"), lifted,
 			opt(f.LeaderElectedMs), f.WriteUnavailableMs, f.ReadUnavailableMs, opt(f.HealedMs))
 	}
 }
