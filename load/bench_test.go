@@ -22,6 +22,20 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// cpuRun runs o against target and returns its summary, the generator's
+// CPU time for the run, and its op and error counts.
+func cpuRun(b *testing.B, target Target, o Options) (s rundir.Summary, cpu time.Duration, n, errs int64) {
+	b.Helper()
+	c0 := cpuTime()
+	s, err := Run(context.Background(), target, o, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu = cpuTime() - c0
+	n, errs = countOps(s)
+	return s, cpu, n, errs
+}
+
 func benchOpts(rate float64, d time.Duration, mix string) Options {
 	m, err := ParseMix(mix)
 	if err != nil {
@@ -43,13 +57,7 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 			o := benchOpts(c.rate, 5*time.Second, c.mix)
 			o.APIClient = c.client == "vault/api"
 			for range b.N {
-				c0 := cpuTime()
-				s, err := Run(context.Background(), t, o, "")
-				if err != nil {
-					b.Fatal(err)
-				}
-				cpu := cpuTime() - c0
-				n, _ := countOps(s)
+				s, cpu, n, _ := cpuRun(b, t, o)
 				// Prefill is in the CPU time but not in n: subtract its share.
 				perReq := float64(cpu) / float64(n+int64(o.Keys)) / 1e3
 				b.ReportMetric(perReq, "cpu-µs/req")
@@ -90,13 +98,7 @@ func BenchmarkMaxRate(b *testing.B) {
 					for try := 0; try < 3 && !ok; try++ {
 						o := benchOpts(rate, step, mix)
 						o.NoPrefill = true
-						c0 := cpuTime()
-						s, err := Run(context.Background(), t, o, "")
-						if err != nil {
-							b.Fatal(err)
-						}
-						cpu := cpuTime() - c0
-						n, errs := countOps(s)
+						s, cpu, n, errs := cpuRun(b, t, o)
 						per := float64(cpu) / float64(n) / 1e3
 						lateShare := float64(s.LateSends) / float64(max(n, 1))
 						b.Logf("rate %6.0f try %d: achieved %8.1f/s, late %5d (%.3f%%), max lag %8.2fms, errors %d, peak workers %d, cpu %.1fµs/req",
@@ -163,13 +165,9 @@ func BenchmarkSaturation(b *testing.B) {
 				o := benchOpts(0, 0, mix)
 				o.Schedule = Schedule{}
 				o.Closed, o.Duration, o.NoPrefill = 64, 5*time.Second, true
-				c0, f0 := cpuTime(), procCPU(proc.Pid)
-				s, err := Run(context.Background(), t, o, "")
-				if err != nil {
-					b.Fatal(err)
-				}
-				cpu, fcpu := cpuTime()-c0, procCPU(proc.Pid)-f0
-				n, _ := countOps(s)
+				f0 := procCPU(proc.Pid)
+				s, cpu, n, _ := cpuRun(b, t, o)
+				fcpu := procCPU(proc.Pid) - f0
 				b.ReportMetric(s.AchievedRate, "req/s")
 				b.ReportMetric(float64(cpu)/float64(n)/1e3, "gen-cpu-µs/req")
 				b.ReportMetric(float64(fcpu)/float64(n)/1e3, "server-cpu-µs/req")
