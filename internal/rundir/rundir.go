@@ -31,6 +31,10 @@ const (
 	SummaryFile    = "summary.json"    // Summary, written at the end
 	NodesDir       = "nodes"           // <node>.log: each node's Vault log
 	MetricsDir     = "metrics"         // <node>.prom.jsonl: scraped sys/metrics
+	HistoryFile    = "history.jsonl"   // HistoryOp lines: every operation on the sampled keys
+	// LinearizabilityFile is porcupine's visualisation of the sampled
+	// keys' histories, written when a check found a violation.
+	LinearizabilityFile = "linearizability.html"
 )
 
 // Meta describes what was run. A run without Ended is partial.
@@ -133,6 +137,57 @@ type FaultResult struct {
 	WriteUnavailableMs float64   `json:"write_unavailable_ms"`
 	ReadUnavailableMs  float64   `json:"read_unavailable_ms"`
 	HealedMs           *float64  `json:"healed_ms"`
+	// WriteUnavailableMs and ReadUnavailableMs are the stall windows: the
+	// longest run of requests that failed or took longer than
+	// unavailable_after, clipped to the fault's own window. The error
+	// windows count failed requests only.
+	WriteErrorWindowMs float64 `json:"write_error_window_ms"`
+	ReadErrorWindowMs  float64 `json:"read_error_window_ms"`
+	// Degraded is set when the cluster never became whole again (its
+	// intended number of voters, all unsealed, autopilot healthy), e.g.
+	// "degraded (4/5 voters)"; HealedMs is then nil.
+	Degraded string `json:"degraded,omitempty"`
+}
+
+// FinalState is the one explicit check of the cluster after the load, taken
+// through the active node: what every end-of-run expectation reads.
+type FinalState struct {
+	T      time.Time `json:"t"`
+	Leader string    `json:"leader,omitempty"` // node name of the active node
+	// Error says why there is no state (no leader, no node answered): every
+	// expectation on the end state then fails with it.
+	Error            string      `json:"error,omitempty"`
+	IntendedVoters   int         `json:"intended_voters"`
+	Voters           []string    `json:"voters"` // node names (node IDs when not ours)
+	Peers            []string    `json:"peers"`  // node IDs in the raft configuration
+	AutopilotHealthy bool        `json:"autopilot_healthy"`
+	Nodes            []FinalNode `json:"nodes"`
+}
+
+// FinalNode is one node in the final check: its own answer to sys/health.
+type FinalNode struct {
+	Name    string `json:"name"`
+	NodeID  string `json:"node_id"`
+	State   string `json:"state"` // leader | follower | sealed | down | …
+	Version string `json:"version,omitempty"`
+	Voter   bool   `json:"voter"`
+}
+
+// HistoryOp is one line of history.jsonl: one operation on one of the
+// sampled keys, as the linearizability checker reads it. Call and Ret are
+// nanoseconds from the load's start (Call when the request was sent, Ret
+// when its answer arrived); Ret is -1 when the outcome is unknown: the
+// request may have taken effect at any later time, or never.
+type HistoryOp struct {
+	Key     string `json:"key"`
+	Op      string `json:"op"`     // read | write | delete
+	Client  int    `json:"client"` // the worker that sent it
+	Call    int64  `json:"call"`
+	Ret     int64  `json:"ret"`
+	Value   string `json:"value,omitempty"`   // write: the value id written; read: the id seen ("" none)
+	Version int    `json:"version,omitempty"` // write: acknowledged version; read: version seen (0 absent)
+	Deleted bool   `json:"deleted,omitempty"` // read: the latest version is deleted
+	Outcome string `json:"outcome"`           // ok | unknown
 }
 
 // PhaseStats is the load figures of one phase (before, during, recovery, after).
@@ -165,9 +220,42 @@ type Summary struct {
 	// handshake: far more than workers means churn, which costs CPU on
 	// both sides and is not the load the user asked for.
 	ConnsOpened int64 `json:"conns_opened,omitempty"`
-	Verified    bool  `json:"verified,omitempty"`     // the ledger was read back
-	PresentKeys int64 `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
-	DeletedKeys int64 `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
+	// Verified is true only when every key of the ledger was read back:
+	// otherwise LostWrites is not known, and a lost_writes expectation fails.
+	Verified    bool   `json:"verified"`
+	VerifyError string `json:"verify_error,omitempty"` // why the read-back failed or stopped
+	KeysRead    int64  `json:"keys_read,omitempty"`    // keys read back
+	KeysToRead  int64  `json:"keys_to_read,omitempty"` // keys with an acknowledged write
+	PresentKeys int64  `json:"present_keys,omitempty"` // keys whose last acknowledged write is readable
+	DeletedKeys int64  `json:"deleted_keys,omitempty"` // keys legitimately absent after an acknowledged delete
+	// DuplicateVersions counts (key, version) pairs acknowledged twice with
+	// different values: one of the two writes was lost (counted in LostWrites).
+	DuplicateVersions int64 `json:"duplicate_versions,omitempty"`
+
+	// Linearizable is the porcupine check of the sampled keys' histories:
+	// true, false, or null when it was not checked or timed out
+	// (Linearizability says which, and why).
+	Linearizable    *bool  `json:"linearizable"`
+	Linearizability string `json:"linearizability,omitempty"`
+	HistoryKeys     int    `json:"history_keys,omitempty"`
+	HistoryOps      int    `json:"history_ops,omitempty"`
+
+	// The observer: requests the harness itself sent to the cluster
+	// (health and autopilot probes, leader lookups, metric scrapes, the
+	// final check), over the run and outside fault windows ("quiet"),
+	// and the quiet rate as a percentage of the load's rate.
+	HarnessRequests     int64            `json:"harness_requests"`
+	HarnessRequestsPerS float64          `json:"harness_requests_per_s"`
+	HarnessQuietPerS    float64          `json:"harness_quiet_requests_per_s"`
+	HarnessSharePct     float64          `json:"harness_share_pct"`
+	HarnessByKind       map[string]int64 `json:"harness_requests_by_kind,omitempty"`
+	UnavailableAfterMs  float64          `json:"unavailable_after_ms,omitempty"`
+	GeneratorLatePct    float64          `json:"generator_late_pct"`
+	// Invalid lists why the run cannot be trusted (the generator fell
+	// behind its schedule): non-empty means INVALID, exit status 3.
+	Invalid []string `json:"invalid,omitempty"`
+
+	Final *FinalState `json:"final_state,omitempty"`
 
 	Scenario     string        `json:"scenario,omitempty"`
 	Passed       *bool         `json:"passed,omitempty"`
