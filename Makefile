@@ -13,11 +13,52 @@ export VAULTSTORM_BIN       ?= $(CURDIR)/$(BIN)/vaultstorm
 export TESTCONTAINERS_RYUK_DISABLED   = true
 export TESTCONTAINERS_HOST_OVERRIDE   = 127.0.0.1
 
-.PHONY: all build vault test test-unit bench lint clean
+.PHONY: all deps build vault test test-unit bench lint clean
 
 all: build vault
 
-build:
+# What vaultstorm and its tests run, as command:Debian-package. The harness
+# execs mkfs.btrfs, btrfs and losetup (cluster/storage), and modprobe when
+# btrfs is not in the kernel yet; it drives nftables and NFQUEUE over
+# netlink (chaos/netfault), but the tests check with nft and tc that nothing
+# is left behind, and with ps that no node outlives a run.
+DEPS := mkfs.btrfs:btrfs-progs btrfs:btrfs-progs losetup:mount nft:nftables tc:iproute2 ps:procps
+
+# deps finds each command; as root with apt-get it installs the missing
+# packages, otherwise it says what is missing and the line that installs it.
+# It never fails the build (the binary builds without these; a run then
+# stops with its own error), except under CI, where a missing command would
+# only turn into failed tests later. As root the commands are looked up on
+# PATH, as the harness will; as another user also in /usr/sbin and /sbin,
+# where `sudo` finds them.
+deps:
+	@need="$(DEPS)"; grep -qw btrfs /proc/filesystems 2>/dev/null || need="$$need modprobe:kmod"; \
+	look() { missing= ; pkgs= ; \
+	  for cp in $$need; do c=$${cp%%:*} p=$${cp#*:}; \
+	    command -v $$c >/dev/null 2>&1 && continue; \
+	    missing="$$missing $$c"; case " $$pkgs " in *" $$p "*) ;; *) pkgs="$$pkgs $$p";; esac; \
+	  done; }; \
+	if [ "$$(id -u)" != 0 ]; then PATH="$$PATH:/usr/sbin:/sbin"; fi; \
+	look; \
+	if [ -z "$$missing" ]; then echo "deps: found$$(for cp in $$need; do printf ' %s' $${cp%%:*}; done)"; exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "deps: missing$$missing; installing$$pkgs"; \
+	  log=$$(mktemp); \
+	  if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs; } </dev/null >$$log 2>&1; then \
+	    cat $$log; echo "deps: apt-get failed (above)"; fi; \
+	  rm -f $$log; want=$$pkgs; look; \
+	  if [ -z "$$missing" ]; then echo "deps: installed$$want"; exit 0; fi; \
+	  echo "deps: still not found on PATH ($$PATH):$$missing"; \
+	elif command -v apt-get >/dev/null; then \
+	  echo "deps: missing$$missing (vaultstorm runs them as root; building does not need them)"; \
+	  echo "deps: install with: sudo apt-get install -y --no-install-recommends$$pkgs   (or: sudo make deps)"; \
+	else \
+	  echo "deps: missing$$missing; no apt-get here: install what provides them (Debian packages:$$pkgs)"; \
+	fi; \
+	if [ -n "$$CI" ]; then echo "deps: CI is set, so this fails the build"; exit 1; fi
+
+build: deps
 	$(GO) build -trimpath -ldflags '-s -w -X main.version=$(VERSION)' -o $(BIN)/vaultstorm ./cmd/vaultstorm
 
 # The Vault server, built from the Go module at a pinned version in its own
@@ -43,10 +84,10 @@ $(BIN)/vault-$(VAULT_VERSION): FORCE
 
 FORCE:
 
-# Everything, integration tests included (needs root, btrfs-progs, loop
-# devices; see .ci/run). -p 1: integration packages share loopback
+# Everything, integration tests included (needs root and loop devices;
+# deps installs btrfs-progs and the rest). -p 1: integration packages share loopback
 # addresses and ports, so they must not run at the same time.
-test: build vault
+test: deps build vault
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -p 1 -count=1 -timeout 60m ./...
