@@ -69,7 +69,14 @@ func (cs *clients) get(n *Node) (*api.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client for %s: %w", n.Name, err)
 	}
-	cl.ClearToken() // NewClient picks up VAULT_TOKEN from the environment
+	// NewClient takes a token, a namespace and headers from VAULT_TOKEN,
+	// VAULT_NAMESPACE and VAULT_HEADERS. The CLI unsets every VAULT_*
+	// variable first thing (internal/vaultenv); this package is also used
+	// without it (tests), and a client of a cluster the harness made is
+	// built from its state alone.
+	cl.ClearToken()
+	cl.ClearNamespace()
+	cl.SetHeaders(http.Header{api.RequestHeaderName: {"true"}})
 	if tok, err := cs.c.token(n.Role); err == nil {
 		cl.SetToken(tok)
 	}

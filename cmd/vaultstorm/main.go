@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vaultstorm/vaultstorm/internal/vaultenv"
 )
 
 // version is set by the Makefile through -ldflags.
@@ -50,6 +52,11 @@ Typical use:
 }
 
 func main() {
+	// First of all: the user's VAULT_* variables (say, from `eval
+	// "$(vaultstorm env)"` for a cluster since taken down) must reach no
+	// vault/api client of the harness and no child process; the code that
+	// targets a user's Vault on purpose reads them from the snapshot.
+	vaultenv.Isolate()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := rootCmd.ExecuteContext(ctx)
