@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -17,8 +18,11 @@ import (
 
 // These tests use the real kernel: nftables rules and NFQUEUE on lo, with
 // listeners and dialers on 127.0.0.11-14 only (every 127/8 address is
-// local on Linux, no setup needed). They skip where the kernel or the
-// privileges are missing, saying why.
+// local on Linux, no setup needed), and they time packets. They are
+// integration tests: -short skips them. Where root, the kernel's nftables
+// and NFQUEUE, or the nft and tc commands are missing, they fail under CI
+// (a skipped test must never count as a pass there) and skip elsewhere,
+// saying why.
 
 var (
 	n1 = netip.MustParseAddr("127.0.0.11")
@@ -27,11 +31,40 @@ var (
 	n4 = netip.MustParseAddr("127.0.0.14")
 )
 
+// cannotRun reports that what a test needs is missing here: under CI (CI
+// set) the test fails, so that it cannot count as a pass; elsewhere it is
+// skipped with the reason.
+func cannotRun(tb testing.TB, format string, a ...any) {
+	tb.Helper()
+	msg := fmt.Sprintf(format, a...)
+	if os.Getenv("CI") != "" {
+		tb.Fatalf("%s (CI is set: a test that cannot run fails)", msg)
+	}
+	tb.Skip(msg)
+}
+
+// needFaults checks that partitions and latency can be applied here.
+func needFaults(tb testing.TB) {
+	tb.Helper()
+	if err := Available(); err != nil {
+		if os.Geteuid() != 0 {
+			cannotRun(tb, "needs root: network faults unavailable: %v", err)
+		}
+		cannotRun(tb, "needs nftables and NFQUEUE in the kernel: %v", err)
+	}
+}
+
 func needKernel(t *testing.T) {
 	t.Helper()
-	if err := Available(); err != nil {
-		t.Skipf("network faults unavailable here: %v", err)
+	if testing.Short() {
+		t.Skip("kernel test: nftables, NFQUEUE and packet timings (run without -short)")
 	}
+	for _, cmd := range []string{"nft", "tc"} {
+		if _, err := exec.LookPath(cmd); err != nil {
+			cannotRun(t, "needs %s: it checks that nothing is left behind (make deps installs it): %v", cmd, err)
+		}
+	}
+	needFaults(t)
 	// Leave nothing behind, whatever happens in the test.
 	t.Cleanup(func() {
 		if err := Cleanup(); err != nil {
@@ -43,15 +76,16 @@ func needKernel(t *testing.T) {
 
 func assertClean(t *testing.T) {
 	t.Helper()
-	if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err == nil {
-		if strings.Contains(string(out), TableName) {
-			t.Errorf("nft list tables still shows %s:\n%s", TableName, out)
-		}
+	// needKernel made sure both commands exist: a failure here is a failure.
+	if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err != nil {
+		t.Errorf("nft list tables: %v\n%s", err, out)
+	} else if strings.Contains(string(out), TableName) {
+		t.Errorf("nft list tables still shows %s:\n%s", TableName, out)
 	}
-	if out, err := exec.Command("tc", "qdisc", "show", "dev", "lo").CombinedOutput(); err == nil {
-		if strings.Contains(string(out), "netem") || strings.Contains(string(out), "prio") {
-			t.Errorf("qdisc left on lo: %s", out)
-		}
+	if out, err := exec.Command("tc", "qdisc", "show", "dev", "lo").CombinedOutput(); err != nil {
+		t.Errorf("tc qdisc show dev lo: %v\n%s", err, out)
+	} else if strings.Contains(string(out), "netem") || strings.Contains(string(out), "prio") {
+		t.Errorf("qdisc left on lo: %s", out)
 	}
 }
 
@@ -391,14 +425,12 @@ func TestAvailableExplains(t *testing.T) {
 		return
 	}
 	if err != nil {
-		t.Logf("unavailable as root: %v", err)
+		cannotRun(t, "needs nftables and NFQUEUE in the kernel: unavailable as root: %v", err)
 	}
 }
 
 func BenchmarkPartitionApplyHeal(b *testing.B) {
-	if err := Available(); err != nil {
-		b.Skip(err)
-	}
+	needFaults(b)
 	defer Cleanup()
 	peers := []netip.Addr{n1, n3, n4, netip.MustParseAddr("127.0.0.15")}
 	for b.Loop() {
@@ -417,9 +449,6 @@ func BenchmarkPartitionApplyHeal(b *testing.B) {
 // be throttled by the tool rather than by the delay.
 func TestLatencyThroughput(t *testing.T) {
 	needKernel(t)
-	if testing.Short() {
-		t.Skip("measurement")
-	}
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(n1, 0).String())
 	if err != nil {
 		t.Fatal(err)
