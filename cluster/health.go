@@ -12,15 +12,16 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vaultstorm/vaultstorm/cluster/storage"
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 )
 
 // Node states as reported by Status.
 const (
-	StateLeader   = "leader"
-	StateFollower = "follower"
-	StateSealed   = "sealed"
-	StateUninit   = "uninitialized"
-	StateDown     = "down"
+	StateLeader   = watch.StateLeader
+	StateFollower = watch.StateFollower
+	StateSealed   = watch.StateSealed
+	StateUninit   = watch.StateUninit
+	StateDown     = watch.StateDown
 	StatePaused   = "paused"
 )
 
@@ -131,20 +132,12 @@ func (c *Cluster) nodeState(ctx context.Context, n *Node) (string, string) {
 }
 
 // HealthState maps a sys/health answer (or the error of asking) to a node
-// state: down, uninitialized, sealed, follower or leader.
+// state, the way the watcher does (watch.Health.State).
 func HealthState(h *api.HealthResponse, err error) string {
-	switch {
-	case err != nil || h == nil:
-		return StateDown
-	case !h.Initialized:
-		return StateUninit
-	case h.Sealed:
-		return StateSealed
-	case h.Standby:
-		return StateFollower
-	default:
-		return StateLeader
+	if h == nil {
+		return (*watch.Health)(nil).State(err)
 	}
+	return (&watch.Health{Initialized: h.Initialized, Sealed: h.Sealed, Standby: h.Standby, Version: h.Version}).State(err)
 }
 
 // isStopped reports whether n's process is stopped by SIGSTOP.
@@ -244,44 +237,24 @@ func (c *Cluster) unsealedReason(ctx context.Context) string {
 	return ""
 }
 
-// unhealthyReason says why ap is not a healthy cluster of want voters made
-// of the recorded nodes, or "" when it is.
+// unhealthyReason says why ap is not a whole, healthy cluster of want
+// voters made of the recorded nodes, or "" when it is (watch.Unhealthy).
 func (c *Cluster) unhealthyReason(ap *api.AutopilotState, want int) string {
-	if len(ap.Voters) != want {
-		return fmt.Sprintf("%d voters of %d", len(ap.Voters), want)
-	}
-	ids := make([]ExpectedNode, len(c.State.Nodes))
+	exp := make([]watch.Expected, len(c.State.Nodes))
 	for i, n := range c.State.Nodes {
-		ids[i] = ExpectedNode{Name: n.Name, NodeID: n.NodeID}
+		exp[i] = watch.Expected{Name: n.Name, NodeID: n.NodeID}
 	}
-	return Unhealthy(ap, ids)
+	return watch.Unhealthy(autopilotView(ap), exp, want)
 }
 
-// ExpectedNode is a node a healthy cluster must have as a voter.
-type ExpectedNode struct{ Name, NodeID string }
-
-// Unhealthy says why ap is not a healthy cluster made of exactly the
-// expected nodes, all of them healthy voters, or "" when it is: autopilot
-// healthy, no other raft peer (a dead one not yet removed), every expected
-// node a voter.
-func Unhealthy(ap *api.AutopilotState, expected []ExpectedNode) string {
-	if !ap.Healthy {
-		return "autopilot reports unhealthy"
-	}
-	if len(ap.Servers) != len(expected) {
-		return fmt.Sprintf("%d raft peers, want %d (a dead peer not yet removed, or a node not yet joined)", len(ap.Servers), len(expected))
-	}
-	for _, n := range expected {
-		s, ok := ap.Servers[n.NodeID]
-		if !ok {
-			return n.Name + " is not a raft peer"
-		}
-		if s.Status != "voter" && s.Status != "leader" {
-			return n.Name + " is " + s.Status
-		}
-		if !s.Healthy {
-			return n.Name + " is not healthy"
+// autopilotView converts vault/api's autopilot state to the watcher's.
+func autopilotView(ap *api.AutopilotState) *watch.Autopilot {
+	v := &watch.Autopilot{Healthy: ap.Healthy, FailureTolerance: ap.FailureTolerance, Leader: ap.Leader,
+		Voters: ap.Voters, Servers: map[string]watch.AutopilotServer{}}
+	for id, s := range ap.Servers {
+		if s != nil {
+			v.Servers[id] = watch.AutopilotServer{ID: s.ID, Name: s.Name, Address: s.Address, Status: s.Status, Healthy: s.Healthy, Version: s.Version}
 		}
 	}
-	return ""
+	return v
 }

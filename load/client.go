@@ -13,12 +13,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 )
 
 // node is one Vault API endpoint.
@@ -44,16 +47,23 @@ type client struct {
 	hc      *http.Client
 	tr      *http.Transport
 	hdr     http.Header // X-Vault-Token; shared read-only by every request
-	nodes   []*node
+	token   string
+	nodes   []*node // the target's nodes, as given
 	timeout time.Duration
 
-	mode   string // "active", "all" or "node"
+	// w is the cluster's one observer: who is active, which nodes exist.
+	// The load's own unless the caller (the scenario runner) shares its.
+	w      *watch.Watcher
+	ownW   bool
+	mu     sync.Mutex
+	byAddr map[string]*node        // every node ever used, by address
+	all    atomic.Pointer[[]*node] // "all" rotation: the nodes there are now
+	mode   string                  // "active", "all" or "node"
 	fixed  *node
 	rr     atomic.Uint64
 	active atomic.Pointer[node]
-	kick   chan struct{} // asks the leader watcher to look now
-	// fallback: "active" requests go to a standby because the active node
-	// is not one of the target's addresses.
+	// fallback: "active" requests go to a standby because no known node
+	// is active.
 	fallback atomic.Bool
 	logf     func(string, ...any)
 	dials    *atomic.Int64 // connections opened: each costs a TLS handshake
@@ -85,6 +95,7 @@ type clientConfig struct {
 	maxConns int
 	timeout  time.Duration
 	http2    bool
+	watcher  *watch.Watcher // shared observer; nil: the client makes its own
 }
 
 func newClient(t Target, cc clientConfig) (*client, error) {
@@ -142,16 +153,31 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		hc:      &http.Client{Transport: tr},
 		tr:      tr,
 		hdr:     http.Header{"X-Vault-Token": {t.Token}},
+		token:   t.Token,
 		timeout: cc.timeout,
-		kick:    make(chan struct{}, 1),
 		dials:   &dials,
+		byAddr:  map[string]*node{},
 	}
+	var wnodes []watch.Node
 	for i, a := range t.Addrs {
 		n, err := c.newNode(i, nameAt(t, i), a, t.Token)
 		if err != nil {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, n)
+		c.byAddr[n.addr] = n
+		wnodes = append(wnodes, watch.Node{Name: n.name, Addr: n.addr})
+	}
+	all := slices.Clone(c.nodes)
+	c.all.Store(&all)
+	if cc.watcher != nil {
+		c.w = cc.watcher
+	} else {
+		// Health only: a token for a KV load need not read autopilot.
+		if c.w, err = watch.New(wnodes, watch.Options{CACert: t.CACert}); err != nil {
+			return nil, err
+		}
+		c.ownW = true
 	}
 	return c, nil
 }
@@ -221,7 +247,8 @@ func (c *client) pick() *node {
 	case "node":
 		return c.fixed
 	case "all":
-		return c.nodes[c.rr.Add(1)%uint64(len(c.nodes))]
+		all := *c.all.Load()
+		return all[c.rr.Add(1)%uint64(len(all))]
 	}
 	if n := c.active.Load(); n != nil {
 		return n
@@ -229,7 +256,7 @@ func (c *client) pick() *node {
 	return c.nodes[0]
 }
 
-// noteFailure makes the leader watcher look again at once when requests to
+// noteFailure makes the watcher look again at once when requests to
 // the presumed active node fail the way a dead or demoted leader fails.
 func (c *client) noteFailure(cl Class) {
 	if c.mode != "active" {
@@ -237,10 +264,7 @@ func (c *client) noteFailure(cl Class) {
 	}
 	switch cl {
 	case ConnRefused, ConnReset, Timeout, Sealed, Standby, NoLeader:
-		select {
-		case c.kick <- struct{}{}:
-		default:
-		}
+		c.w.Kick()
 	}
 }
 
@@ -307,134 +331,66 @@ func (c *client) getJSON(ctx context.Context, n *node, path string, v any) (int,
 	return st, buf, nil
 }
 
-type leaderResp struct {
-	HAEnabled     bool   `json:"ha_enabled"`
-	IsSelf        bool   `json:"is_self"`
-	LeaderAddress string `json:"leader_address"`
-}
-
-// leaderView is one node's answer to sys/leader.
-type leaderView struct {
-	n      *node
-	leader *node // the active node it names, when that is a target node
-	addr   string
-	err    error
-}
-
-// findLeader asks every node at once who the active node is (each with
-// its own deadline, so a stopped node cannot hide the answers of the
-// others) and returns the node most of them name. When the active node is
-// not one of the target addresses (a replacement node after a spot
-// reclaim), it falls back to a live unsealed standby that named an active
-// node: standbys forward requests to it. fallback says which case it is.
-func (c *client) findLeader(ctx context.Context) (n *node, fallback bool, err error) {
-	views := make([]leaderView, len(c.nodes))
-	var wg sync.WaitGroup
-	for i, n := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			views[i] = c.askLeader(ctx, n)
-		}()
-	}
-	wg.Wait()
-	return pickLeader(views)
-}
-
-func (c *client) askLeader(ctx context.Context, n *node) leaderView {
-	v := leaderView{n: n}
-	var lr leaderResp
-	st, body, err := c.getJSON(ctx, n, "/v1/sys/leader", &lr)
-	switch {
-	case err != nil:
-		v.err = fmt.Errorf("%s: %w", n.addr, err)
-	case st != 200:
-		v.err = fmt.Errorf("%s: sys/leader: %s", n.addr, vaultErr(st, body))
-	case !lr.HAEnabled || lr.IsSelf:
-		v.leader, v.addr = n, n.addr
-	case lr.LeaderAddress == "":
-		v.err = fmt.Errorf("%s: no leader", n.addr)
-	default:
-		v.addr = lr.LeaderAddress
-		v.leader = c.byAddr(lr.LeaderAddress)
-	}
-	return v
-}
-
-// pickLeader decides from the nodes' answers: the target node named by
-// most of them (ties: the one that says it is active, then target order);
-// else the first standby that named an active node outside the target.
-func pickLeader(views []leaderView) (*node, bool, error) {
-	votes := map[*node]int{}
-	for _, v := range views {
-		if v.leader != nil {
-			votes[v.leader]++
-			if v.leader == v.n {
-				votes[v.leader]++ // is_self counts double: it knows best
+// follow points the client at the watcher's view of the cluster: the
+// active node for "active" traffic (a live standby, which forwards, when
+// the active node is not known), and the nodes there are now for "all"
+// (a replacement node joins the rotation, a lost one leaves it). It runs
+// on every change the watcher sees, never on the request path.
+func (c *client) follow() {
+	nodes := c.w.Nodes()
+	c.mu.Lock()
+	all := make([]*node, 0, len(nodes))
+	for _, wn := range nodes {
+		n := c.byAddr[wn.Addr]
+		if n == nil {
+			var err error
+			if n, err = c.newNode(len(c.byAddr), wn.Name, wn.Addr, c.token); err != nil {
+				continue
 			}
+			c.byAddr[wn.Addr] = n
 		}
+		all = append(all, n)
 	}
-	var best *node
-	for _, v := range views {
-		if v.leader != nil && (best == nil || votes[v.leader] > votes[best]) {
-			best = v.leader
-		}
+	if len(all) > 0 {
+		c.all.Store(&all)
 	}
-	if best != nil {
-		return best, false, nil
+	var target *node
+	t, fallback, ok := c.w.Target()
+	if ok {
+		target = c.byAddr[t.Addr]
 	}
-	var errs []error
-	for _, v := range views {
-		if v.err == nil && v.addr != "" {
-			return v.n, true, nil
-		}
-		if v.err != nil {
-			errs = append(errs, v.err)
-		}
+	c.mu.Unlock()
+	if target != nil && c.mode == "active" {
+		c.setActive(target, fallback)
 	}
-	return nil, false, fmt.Errorf("cannot find the active node: %w", errors.Join(errs...))
 }
 
-func (c *client) byAddr(a string) *node {
-	u, err := url.Parse(strings.TrimRight(a, "/"))
-	if err != nil {
-		return nil
-	}
-	for _, n := range c.nodes {
-		if n.host == u.Host {
-			return n
+// findLeader asks every node now (one sweep of the watcher) and returns
+// where "active" traffic should go, and whether that is a standby
+// standing in for an active node the client does not know.
+func (c *client) findLeader(ctx context.Context) (*node, bool, error) {
+	c.w.Sweep(ctx)
+	t, fallback, ok := c.w.Target()
+	if !ok {
+		var states []string
+		for _, n := range c.w.Nodes() {
+			states = append(states, n.Addr+" "+c.w.State(n.Name))
 		}
+		return nil, false, fmt.Errorf("cannot find the active node: no node answers unsealed (%s)", strings.Join(states, ", "))
 	}
-	return nil
-}
-
-// watchLeader keeps c.active on the active node while the run lasts, as a
-// client behind a health-checking load balancer would, so that the load
-// follows a leader change instead of hammering a dead node for the rest of
-// the run. It looks every 250 ms, and at once when a request failed.
-func (c *client) watchLeader(ctx context.Context, wg *sync.WaitGroup) {
-	if c.mode != "active" {
-		return
+	c.mu.Lock()
+	n := c.byAddr[t.Addr]
+	c.mu.Unlock()
+	if n == nil {
+		c.follow()
+		c.mu.Lock()
+		n = c.byAddr[t.Addr]
+		c.mu.Unlock()
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-c.kick:
-			}
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			if n, fb, err := c.findLeader(pctx); err == nil {
-				c.setActive(n, fb)
-			}
-			cancel()
-		}
-	}()
+	if n == nil {
+		return nil, false, fmt.Errorf("cannot find the active node: %s is not usable", t.Addr)
+	}
+	return n, fallback, nil
 }
 
 // setActive points "active" requests at n and says so once when that is a
@@ -446,7 +402,7 @@ func (c *client) setActive(n *node, fallback bool) {
 		return
 	}
 	if fallback {
-		c.logf("the active node is not one of the target addresses (a replaced node?): sending to standby %s, which forwards to it", n.label())
+		c.logf("no known node is active (the active node is not one of the target addresses?): sending to standby %s, which forwards to it", n.label())
 	} else {
 		c.logf("the active node is %s again: sending there", n.label())
 	}

@@ -2,7 +2,6 @@ package load
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -67,32 +66,6 @@ func countOps(s rundir.Summary) (n, errs int64) {
 		errs += st.Errors
 	}
 	return
-}
-
-func TestPickLeader(t *testing.T) {
-	a, b, c := &node{idx: 0, addr: "https://a"}, &node{idx: 1, addr: "https://b"}, &node{idx: 2, addr: "https://c"}
-	down := errors.New("timeout")
-	for _, tc := range []struct {
-		name     string
-		views    []leaderView
-		want     *node
-		fallback bool
-	}{
-		{"a active", []leaderView{{n: a, leader: a, addr: a.addr}, {n: b, leader: a, addr: a.addr}, {n: c, leader: a, addr: a.addr}}, a, false},
-		// A stopped first node does not hide the others' answer.
-		{"first node stopped", []leaderView{{n: a, err: down}, {n: b, leader: c, addr: c.addr}, {n: c, leader: c, addr: c.addr}}, c, false},
-		// A node that woke up still thinking it leads is outvoted.
-		{"stale self-leader", []leaderView{{n: a, leader: a, addr: a.addr}, {n: b, leader: c, addr: c.addr}, {n: c, leader: c, addr: c.addr}}, c, false},
-		// The leader is a replacement node the target never listed: a
-		// standby that knows it stands in.
-		{"leader outside target", []leaderView{{n: a, err: down}, {n: b, addr: "https://new:8200"}, {n: c, addr: "https://new:8200"}}, b, true},
-		{"nobody knows", []leaderView{{n: a, err: down}, {n: b, err: down}, {n: c, err: down}}, nil, false},
-	} {
-		got, fb, err := pickLeader(tc.views)
-		if got != tc.want || fb != tc.fallback || (tc.want == nil) != (err != nil) {
-			t.Errorf("%s: got %v fallback %v err %v, want %v fallback %v", tc.name, got, fb, err, tc.want, tc.fallback)
-		}
-	}
 }
 
 // --target active when the active node is not among the target's

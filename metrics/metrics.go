@@ -94,6 +94,17 @@ type Options struct {
 	Timeout  time.Duration // per request; default 900ms, so one slow node cannot delay the next tick
 	Prefixes []string      // default DefaultPrefixes
 	Client   *http.Client  // overrides the TLS client built from the CA file (tests)
+	// Nodes, when set, is asked before every scrape which nodes there are
+	// now (name and address), so a replacement node is scraped from the
+	// moment it exists; it overrides the fixed list Scrape was given.
+	Nodes func() (names, addrs []string)
+	// Every, when set, is asked after every scrape how long to wait for
+	// the next one (e.g. 1 s while a fault acts, 5 s otherwise); it
+	// overrides Interval.
+	Every func() time.Duration
+	// OnRequest is called once per request sent (the observer counts
+	// what it costs the cluster).
+	OnRequest func()
 }
 
 // Scrape polls https://<addr>/v1/sys/metrics?format=prometheus on every node
@@ -124,6 +135,12 @@ func ScrapeWith(ctx context.Context, addrs, names []string, caFile, token, runDi
 	if o.Prefixes == nil {
 		o.Prefixes = DefaultPrefixes
 	}
+	if o.Nodes == nil {
+		o.Nodes = func() ([]string, []string) { return names, addrs }
+	}
+	if o.Every == nil {
+		o.Every = func() time.Duration { return o.Interval }
+	}
 	client := o.Client
 	if client == nil {
 		var err error
@@ -135,36 +152,53 @@ func ScrapeWith(ctx context.Context, addrs, names []string, caFile, token, runDi
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	nodes := make([]*node, len(addrs))
-	for i, a := range addrs {
-		name := a
-		if names != nil {
-			name = names[i]
-		}
-		app, err := rundir.OpenAppender(dir, name+Suffix)
-		if err != nil {
-			for _, n := range nodes[:i] {
-				n.out.Close()
-			}
-			return fmt.Errorf("metrics: %w", err)
-		}
-		nodes[i] = &node{name: name, url: metricsURL(a), out: app}
-	}
+	open := map[string]*node{}
 	defer func() {
-		for _, n := range nodes {
+		for _, n := range open {
 			n.out.Close()
 		}
 	}()
-
-	tick := time.NewTicker(o.Interval)
-	defer tick.Stop()
+	// current opens a file for every node not seen before; a node that
+	// is gone keeps its file (its history) but is not scraped.
+	current := func() ([]*node, error) {
+		ns, as := o.Nodes()
+		var out []*node
+		for i, a := range as {
+			name := a
+			if ns != nil {
+				name = ns[i]
+			}
+			n := open[name]
+			if n == nil {
+				app, err := rundir.OpenAppender(dir, name+Suffix)
+				if err != nil {
+					return nil, fmt.Errorf("metrics: %w", err)
+				}
+				n = &node{name: name, out: app}
+				open[name] = n
+			}
+			n.url = metricsURL(a)
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	if _, err := current(); err != nil {
+		return err
+	}
 	for {
+		nodes, err := current()
+		if err != nil {
+			return err
+		}
 		var wg sync.WaitGroup
 		now := time.Now()
 		for _, n := range nodes {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if o.OnRequest != nil {
+					o.OnRequest()
+				}
 				p := n.scrape(ctx, client, token, o.Timeout, o.Prefixes)
 				p.T = now
 				// A write error (disk full) must not end the run; the
@@ -176,7 +210,7 @@ func ScrapeWith(ctx context.Context, addrs, names []string, caFile, token, runDi
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-tick.C:
+		case <-time.After(time.Until(now.Add(o.Every()))):
 		}
 	}
 }

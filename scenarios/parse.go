@@ -29,6 +29,12 @@ const (
 	DefaultReplaceAfter = 30 * time.Second
 	DefaultZoneReplace  = time.Minute
 	DefaultNodeTimeout  = 2 * time.Minute
+	DefaultHistoryKeys  = 16
+
+	// The verdict's defaults (see Expect).
+	DefaultUnavailableAfter   = time.Second
+	DefaultGeneratorLateSends = 1.0 // percent of requests
+	DefaultGeneratorMaxLag    = 100 * time.Millisecond
 )
 
 // Limits on what a scenario may ask for.
@@ -51,10 +57,11 @@ var (
 	clusterAttrs = []string{"nodes", "provider", "storage", "disk_size", "disks_per_node",
 		"vault_version", "vault_bin", "zones", "performance_multiplier"}
 	loadAttrs = []string{"rate", "ramp_from", "ramp", "workers", "duration", "mix", "keys",
-		"distribution", "value_size", "target", "mount", "tick"}
+		"distribution", "value_size", "target", "mount", "tick", "history_keys"}
 	expectAttrs = []string{"max_unavailability", "max_read_unavailability", "lost_writes",
 		"healed_within", "leader_within", "new_leader", "p99_during_fault", "p99",
-		"min_voters_after", "dead_peers_removed", "max_error_rate"}
+		"min_voters_after", "dead_peers_removed", "max_error_rate",
+		"unavailable_after", "generator_late_sends", "generator_max_lag", "linearizable"}
 
 	// faultAttrs lists what each kind takes; required ones are marked "!".
 	faultAttrs = map[Kind][]string{
@@ -298,6 +305,7 @@ func (p *parser) load(sc *Scenario, hb *hcl.Block) {
 		b.errf("tick", "must be at most 1s (0: each request at its own time), got %s", l.Tick)
 		l.Tick = 0
 	}
+	l.HistoryKeys = b.integer("history_keys", min(DefaultHistoryKeys, l.Keys), 0, l.Keys)
 	l.Mount = b.str("mount", DefaultMount)
 	if !mountRE.MatchString(l.Mount) || strings.Contains(l.Mount, "..") || strings.HasPrefix(l.Mount, "sys") {
 		b.errf("mount", "must be a mount path such as \"kv\" or \"team/kv\" (no leading or trailing slash, not under sys/), got %q", l.Mount)
@@ -573,6 +581,24 @@ func (p *parser) expect(sc *Scenario, hb *hcl.Block) {
 	if b.has("max_error_rate") {
 		v := b.float("max_error_rate", 0, 0, 100)
 		e.MaxErrorRate = &v
+	}
+	e.UnavailableAfter = b.optDuration("unavailable_after")
+	e.GeneratorMaxLag = b.optDuration("generator_max_lag")
+	for _, n := range []string{"unavailable_after", "generator_max_lag"} {
+		if d := b.optDuration0(n); d != nil && *d <= 0 {
+			b.errf(n, "must be above 0s")
+		}
+	}
+	if b.has("generator_late_sends") {
+		v := b.float("generator_late_sends", DefaultGeneratorLateSends, 0, 100)
+		e.GeneratorLateSends = &v
+	}
+	if b.has("linearizable") {
+		v := b.boolean("linearizable", true)
+		e.Linearizable = &v
+		if v && sc.Load.HistoryKeys == 0 {
+			b.errf("linearizable", "needs a history to check: history_keys in the load block is 0")
+		}
 	}
 	if len(sc.Faults) == 0 {
 		for _, n := range []string{"healed_within", "leader_within", "p99_during_fault", "new_leader", "max_read_unavailability"} {

@@ -181,5 +181,15 @@ func (e Expect) clone() Expect {
 		v := *e.MaxErrorRate
 		c.MaxErrorRate = &v
 	}
+	c.UnavailableAfter = cp(e.UnavailableAfter)
+	c.GeneratorMaxLag = cp(e.GeneratorMaxLag)
+	if e.GeneratorLateSends != nil {
+		v := *e.GeneratorLateSends
+		c.GeneratorLateSends = &v
+	}
+	if e.Linearizable != nil {
+		v := *e.Linearizable
+		c.Linearizable = &v
+	}
 	return c
 }

@@ -187,6 +187,9 @@ type LoadSpec struct {
 	// Tick > 0 sends the requests due in each tick in one burst (see
 	// load.Options.Tick); a generator setting, not scaled by --time-scale.
 	Tick time.Duration
+	// HistoryKeys is how many keys have every operation recorded for the
+	// linearizability check (default DefaultHistoryKeys; 0 none).
+	HistoryKeys int
 }
 
 // Mix holds the relative weights of the KV operations.
@@ -346,4 +349,16 @@ type Expect struct {
 	DeadPeersRemoved *bool
 	// Most failed operations allowed over the whole run, in percent.
 	MaxErrorRate *float64
+	// A request is unavailable when it failed or took longer than this
+	// from its intended time (default DefaultUnavailableAfter): what the
+	// unavailability windows count.
+	UnavailableAfter *time.Duration
+	// The generator's own validity: at most this percentage of requests
+	// sent late (default 1) and no send later than GeneratorMaxLag
+	// (default 100ms). A run that breaks either is INVALID: the harness,
+	// not Vault, fell behind.
+	GeneratorLateSends *float64
+	GeneratorMaxLag    *time.Duration
+	// The sampled keys' histories are linearizable (porcupine).
+	Linearizable *bool
 }

@@ -69,6 +69,7 @@ func (s *Scenario) HCL() []byte {
 	if ld.Tick > 0 {
 		l.SetAttributeValue("tick", dur(ld.Tick))
 	}
+	l.SetAttributeValue("history_keys", cty.NumberIntVal(int64(ld.HistoryKeys)))
 
 	for _, ft := range s.Faults {
 		body.AppendNewline()
@@ -145,6 +146,14 @@ func (s *Scenario) HCL() []byte {
 		}
 		if e.MaxErrorRate != nil {
 			b.SetAttributeValue("max_error_rate", cty.NumberFloatVal(*e.MaxErrorRate))
+		}
+		optDur("unavailable_after", e.UnavailableAfter)
+		if e.GeneratorLateSends != nil {
+			b.SetAttributeValue("generator_late_sends", cty.NumberFloatVal(*e.GeneratorLateSends))
+		}
+		optDur("generator_max_lag", e.GeneratorMaxLag)
+		if e.Linearizable != nil {
+			b.SetAttributeValue("linearizable", cty.BoolVal(*e.Linearizable))
 		}
 	}
 	return hclwrite.Format(f.Bytes())

@@ -162,6 +162,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Write([]byte(`{"initialized":true,"sealed":true,"standby":true}`))
 			return
 		}
+		if l := s.leader.Load(); l != nil && *l != "" {
+			// A standby: SetLeader named another node as active.
+			w.WriteHeader(429)
+			w.Write([]byte(`{"initialized":true,"sealed":false,"standby":true}`))
+			return
+		}
 		w.Write([]byte(`{"initialized":true,"sealed":false,"standby":false}`))
 		return
 	}

@@ -1,10 +1,9 @@
 package runner
 
 import (
+	"strings"
 	"testing"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/scenarios"
@@ -12,14 +11,27 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+func judged(t *testing.T, es []rundir.Expectation) map[string]rundir.Expectation {
+	t.Helper()
+	m := map[string]rundir.Expectation{}
+	for _, e := range es {
+		m[e.Name] = e
+	}
+	return m
+}
+
 func TestJudge(t *testing.T) {
 	sum := &rundir.Summary{
+		Verified:   true,
 		LostWrites: 2,
 		Ops:        map[string]rundir.OpStats{"read": {Count: 900, Errors: 9, P99: 12}, "write": {Count: 100, Errors: 1, P99: 40}},
+		LateSends:  5, LateThresholdMs: 2, MaxSendLagMs: 30,
 		Faults: []rundir.FaultResult{
 			{Kind: "kill", LeaderElectedMs: ptr(2500.0), WriteUnavailableMs: 3000, ReadUnavailableMs: 100, HealedMs: ptr(20000.0)},
-			{Kind: "pause", WriteUnavailableMs: 0, HealedMs: nil},
+			{Kind: "pause", WriteUnavailableMs: 0, HealedMs: nil, Degraded: "degraded (4/5 voters)"},
 		},
+		Final:        &rundir.FinalState{Leader: "node2", IntendedVoters: 5, Voters: []string{"a", "b", "c", "d", "e"}, Peers: []string{"a", "b", "c", "d", "e", "gone"}},
+		Linearizable: ptr(false), Linearizability: "no: key k1",
 	}
 	x := scenarios.Expect{
 		LostWrites:        ptr(0),
@@ -32,12 +44,9 @@ func TestJudge(t *testing.T) {
 		MinVotersAfter:    ptr(5),
 		DeadPeersRemoved:  ptr(true),
 		P99DuringFault:    ptr(time.Second),
+		Linearizable:      ptr(true),
 	}
-	ap := apView{&api.AutopilotState{Voters: []string{"a", "b", "c", "d", "e"}, Servers: map[string]*api.AutopilotServer{"a": {}, "gone": {}}}}
-	got := map[string]bool{}
-	for _, e := range judge(x, sum, 800, ap, []string{"gone"}) {
-		got[e.Name] = e.Passed
-	}
+	got := judged(t, judge(x, sum, 800, measured{}, []string{"gone"}))
 	want := map[string]bool{
 		"lost_writes":                   false, // 2 > 0
 		"max_unavailability":            true,  // 3s <= 5s
@@ -51,6 +60,9 @@ func TestJudge(t *testing.T) {
 		"min_voters_after":              true,
 		"dead_peers_removed":            false, // "gone" is still a peer
 		"p99_during_fault":              true,
+		"linearizable":                  false,
+		"generator_late_sends":          true, // 0.5% <= 1%
+		"generator_max_lag":             true, // 30ms <= 100ms
 	}
 	for name, w := range want {
 		g, ok := got[name]
@@ -58,11 +70,75 @@ func TestJudge(t *testing.T) {
 			t.Errorf("%s: not judged", name)
 			continue
 		}
-		if g != w {
-			t.Errorf("%s: passed=%v, want %v", name, g, w)
+		if g.Passed != w {
+			t.Errorf("%s: passed=%v (got %s), want %v", name, g.Passed, g.Got, w)
 		}
 	}
 	if len(got) != len(want) {
 		t.Errorf("judged %d expectations, want %d: %v", len(got), len(want), got)
+	}
+	if g := got["healed_within (fault 2 pause)"].Got; g != "degraded (4/5 voters)" {
+		t.Errorf("a fault that never healed says %q, want the degraded state", g)
+	}
+}
+
+// What could not be measured fails, and says so: an unverified ledger is
+// not zero lost writes, a cluster with no leader at the end has no voters
+// to count, an unchecked history is not linearizable, a generator that
+// fell behind is caught.
+func TestJudgeNotMeasured(t *testing.T) {
+	sum := &rundir.Summary{
+		Verified: false, KeysRead: 12, KeysToRead: 1000, VerifyError: "no leader",
+		Ops:       map[string]rundir.OpStats{"write": {Count: 1000}},
+		LateSends: 50, LateThresholdMs: 2, MaxSendLagMs: 250,
+		Final:     &rundir.FinalState{IntendedVoters: 5, Error: "no leader: no node answers as the active node"},
+	}
+	x := scenarios.Expect{
+		LostWrites: ptr(0), MinVotersAfter: ptr(5), DeadPeersRemoved: ptr(true), Linearizable: ptr(true),
+		MaxUnavailability: ptr(time.Second), HealedWithin: ptr(time.Minute),
+	}
+	got := judged(t, judge(x, sum, -1, measured{}, nil))
+	for name, sub := range map[string]string{
+		"lost_writes":          "unverified (12 of 1000 keys read)",
+		"min_voters_after":     "not measured: no leader",
+		"dead_peers_removed":   "not measured: no leader",
+		"linearizable":         "not checked",
+		"max_unavailability":   "not measured",
+		"healed_within":        "not measured",
+		"generator_late_sends": "5.00%",
+		"generator_max_lag":    "250ms",
+	} {
+		e, ok := got[name]
+		if !ok {
+			t.Errorf("%s: not judged", name)
+			continue
+		}
+		if e.Passed || !strings.Contains(e.Got, sub) {
+			t.Errorf("%s: passed=%v got %q, want a failure saying %q", name, e.Passed, e.Got, sub)
+		}
+	}
+}
+
+// A request belongs to the phase its intended time falls in.
+func TestPhaseByIntendedTime(t *testing.T) {
+	p := newPhaseHists()
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p.mark(0, base)
+	p.mark(1, base.Add(10*time.Second))
+	if p.mark(1, base.Add(20*time.Second)) {
+		t.Errorf("a phase started twice")
+	}
+	// Sent at 9.9s, answered at 12s (during the fault): it measures "before".
+	p.record(base.Add(9900*time.Millisecond), "write", 2100*time.Millisecond, 0)
+	p.record(base.Add(10100*time.Millisecond), "write", 5*time.Millisecond, 0)
+	st := p.stats(base.Add(30 * time.Second))
+	if len(st) != 2 || st[0].Ops["write"].Count != 1 || st[1].Ops["write"].Count != 1 {
+		t.Fatalf("phases %+v, want one write in each", st)
+	}
+	if st[0].Ops["write"].Max < 2000 {
+		t.Errorf("the slow write was not put in 'before': %+v", st[0].Ops["write"])
+	}
+	if !st[0].End.Equal(base.Add(10 * time.Second)) {
+		t.Errorf("before ends %v, want when during began", st[0].End)
 	}
 }

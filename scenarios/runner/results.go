@@ -3,11 +3,14 @@ package runner
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/vaultstorm/vaultstorm/checkers"
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
 	"github.com/vaultstorm/vaultstorm/scenarios"
@@ -15,11 +18,12 @@ import (
 
 // phaseHists keeps one latency histogram per phase and operation, fed from
 // every request, so per-phase percentiles are exact rather than averaged
-// from per-second ones.
+// from per-second ones. A request belongs to the phase its intended time
+// falls in, not the one it completed in: a request sent just before a
+// fault and answered during it measures the time before the fault.
 type phaseHists struct {
 	mu     sync.Mutex
 	starts [4]time.Time
-	ends   [4]time.Time
 	ops    [4]map[string]*opHist
 }
 
@@ -38,22 +42,34 @@ func newPhaseHists() *phaseHists {
 	return p
 }
 
-func (p *phaseHists) mark(phase int, t time.Time) {
+// mark starts phase p at t, unless it has started already; it reports
+// whether it did.
+func (p *phaseHists) mark(phase int, t time.Time) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i := 0; i < phase; i++ {
-		if p.ends[i].IsZero() && !p.starts[i].IsZero() {
-			p.ends[i] = t
-		}
+	if !p.starts[phase].IsZero() {
+		return false
 	}
-	if p.starts[phase].IsZero() {
-		p.starts[phase] = t
-	}
+	p.starts[phase] = t
+	return true
 }
 
-func (p *phaseHists) record(phase int, op string, lat time.Duration, class load.Class) {
+// phaseAt is the phase t falls in: the latest one started at or before t.
+// Called with p.mu held.
+func (p *phaseHists) phaseAt(t time.Time) int {
+	ph := 0
+	for i, s := range p.starts {
+		if !s.IsZero() && !s.After(t) {
+			ph = i
+		}
+	}
+	return ph
+}
+
+func (p *phaseHists) record(intended time.Time, op string, lat time.Duration, class load.Class) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	phase := p.phaseAt(intended)
 	h := p.ops[phase][op]
 	if h == nil {
 		h = &opHist{h: hdr.New(1, 60_000_000, 3), byErr: map[string]int64{}}
@@ -67,6 +83,8 @@ func (p *phaseHists) record(phase int, op string, lat time.Duration, class load.
 	}
 }
 
+// stats gives each started phase's figures; a phase ends where the next
+// started one begins, the last at end.
 func (p *phaseHists) stats(end time.Time) []rundir.PhaseStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -75,9 +93,12 @@ func (p *phaseHists) stats(end time.Time) []rundir.PhaseStats {
 		if p.starts[i].IsZero() {
 			continue
 		}
-		e := p.ends[i]
-		if e.IsZero() {
-			e = end
+		e := end
+		for j := i + 1; j < len(p.starts); j++ {
+			if !p.starts[j].IsZero() {
+				e = p.starts[j]
+				break
+			}
 		}
 		ps := rundir.PhaseStats{Phase: name, Start: p.starts[i], End: e, Ops: map[string]rundir.OpStats{}}
 		secs := e.Sub(p.starts[i]).Seconds()
@@ -118,13 +139,25 @@ func (p *phaseHists) p99Of(phase int) float64 {
 	return float64(all.ValueAtQuantile(99)) / 1000
 }
 
-// finish computes each fault's recovery, the phases and the verdicts.
-func (r *run) finish(sum *rundir.Summary) {
-	leaders, health, ap := r.probe.observations()
+// unavailableAfter is the scenario's threshold, or the default.
+func (r *run) unavailableAfter() time.Duration {
+	if d := r.sc.Expect.UnavailableAfter; d != nil {
+		return *d
+	}
+	return scenarios.DefaultUnavailableAfter
+}
+
+// finish computes each fault's recovery, the phases, the observer's cost
+// and the verdicts. Every goroutine that feeds it has ended.
+func (r *run) finish(sum *rundir.Summary, t0, loadEnd time.Time) {
+	leaders := r.w.Leaders()
+	after := r.unavailableAfter()
 	r.outMu.Lock()
-	wOut, rOut := outages(r.writes), outages(r.reads)
+	wStall, rStall := checkers.Windows(r.writes, after, false), checkers.Windows(r.reads, after, false)
+	wErr, rErr := checkers.Windows(r.writes, after, true), checkers.Windows(r.reads, after, true)
 	r.outMu.Unlock()
-	now := time.Now()
+	sum.UnavailableAfterMs = ms(after)
+	final := sum.Final
 	for _, fr := range r.faults {
 		if fr.injected.IsZero() {
 			continue
@@ -133,8 +166,10 @@ func (r *run) finish(sum *rundir.Summary) {
 		if !fr.lifted.IsZero() {
 			res.End = fr.lifted.UTC()
 		}
-		healed := healedAt(health, later(fr.injected, fr.lifted))
-		res.HealedMs = msPtr(fr.injected, healed)
+		res.HealedMs = msPtr(fr.injected, fr.healed)
+		if fr.healed.IsZero() {
+			res.Degraded = degraded(final)
+		}
 		if fr.leaderHit {
 			// A leader other than the nodes hit; for a rolling restart,
 			// which hits every node, one other than the leader it began with.
@@ -142,32 +177,47 @@ func (r *run) finish(sum *rundir.Summary) {
 			if fr.spec.Kind == scenarios.KindRollingRestart {
 				from, excluded = fr.started, fr.leaderAt
 			}
-			res.LeaderElectedMs = msPtr(from, leaderElected(leaders, from, excluded))
+			res.LeaderElectedMs = msPtr(from, watch.LeaderElected(leaders, from, excluded))
 		}
-		windowEnd := healed
-		if windowEnd.IsZero() {
-			windowEnd = now
+		// The fault's own window: requests fail from the moment its action
+		// begins (a graceful stop takes a while) until it is whole again,
+		// or the end of the load when it never was.
+		from, to := fr.started, fr.healed
+		if to.IsZero() {
+			to = loadEnd
 		}
-		// Requests fail from the moment the action begins (a graceful stop
-		// takes a while), not only once it returned.
-		from := fr.started
-		res.WriteUnavailableMs = ms(longestOverlapping(wOut, from, windowEnd))
-		res.ReadUnavailableMs = ms(longestOverlapping(rOut, from, windowEnd))
-		if ok := firstOKAfterFailure(wOut, from); !ok.IsZero() && ok.Before(windowEnd) {
+		res.WriteUnavailableMs = ms(checkers.Longest(wStall, from, to))
+		res.ReadUnavailableMs = ms(checkers.Longest(rStall, from, to))
+		res.WriteErrorWindowMs = ms(checkers.Longest(wErr, from, to))
+		res.ReadErrorWindowMs = ms(checkers.Longest(rErr, from, to))
+		if ok := checkers.FirstAvailableAfter(wStall, from); !ok.IsZero() && ok.Before(to) {
 			r.event(rundir.Event{T: ok, Kind: rundir.EvWriteOK, Fault: fr.spec.Index})
 		}
-		if !healed.IsZero() {
-			r.event(rundir.Event{T: healed, Kind: rundir.EvHealed, Fault: fr.spec.Index})
+		if !fr.healed.IsZero() {
+			r.event(rundir.Event{T: fr.healed, Kind: rundir.EvHealed, Fault: fr.spec.Index})
 		}
 		sum.Faults = append(sum.Faults, res)
 	}
-	sum.Phases = r.hists.stats(now)
+	sum.Phases = r.hists.stats(loadEnd)
 	sum.Scenario = r.sc.Name
-	lostIDs := slices.Clone(r.lost)
-	sum.Expectations = judge(r.sc.Expect, sum, r.hists.p99Of(1), apView{ap}, lostIDs)
+	r.observerCost(sum)
+	sum.GeneratorLatePct = latePct(sum)
+
+	// Without faults the whole load is the window unavailability is
+	// judged over (a baseline must not fail at all).
+	noFault := measured{}
+	if len(r.sc.Faults) == 0 {
+		noFault.write = ms(checkers.Longest(wStall, t0, loadEnd))
+		noFault.read = ms(checkers.Longest(rStall, t0, loadEnd))
+		noFault.ok = true
+	}
+	sum.Expectations = judge(r.sc.Expect, sum, r.hists.p99Of(1), noFault, slices.Clone(r.lost))
 	passed := true
 	for _, e := range sum.Expectations {
 		passed = passed && e.Passed
+		if !e.Passed && strings.HasPrefix(e.Name, "generator_") {
+			sum.Invalid = append(sum.Invalid, fmt.Sprintf("%s: want %s, got %s", e.Name, e.Want, e.Got))
+		}
 	}
 	for _, fr := range r.faults {
 		if fr.err != nil {
@@ -180,39 +230,115 @@ func (r *run) finish(sum *rundir.Summary) {
 	sum.Passed = &passed
 }
 
-// judge checks every expectation the scenario sets against what was
-// measured. Pure: everything it needs is passed in.
-func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, ap apView, lostIDs []string) []rundir.Expectation {
+// observerCost puts the watcher's request counts in the summary.
+func (r *run) observerCost(sum *rundir.Summary) {
+	req := r.w.Requests()
+	sum.HarnessRequests = req.Total
+	sum.HarnessByKind = req.ByKind
+	if s := req.Duration.Seconds(); s > 0 {
+		sum.HarnessRequestsPerS = round3(float64(req.Total) / s)
+	}
+	if s := req.QuietFor.Seconds(); s > 0 {
+		sum.HarnessQuietPerS = round3(float64(req.Quiet) / s)
+	}
+	if sum.AchievedRate > 0 {
+		sum.HarnessSharePct = round3(100 * sum.HarnessQuietPerS / sum.AchievedRate)
+	}
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// latePct is the share of requests the generator sent late.
+func latePct(sum *rundir.Summary) float64 {
+	var n int64
+	for _, s := range sum.Ops {
+		n += s.Count
+	}
+	if n == 0 {
+		return 0
+	}
+	return round3(100 * float64(sum.LateSends) / float64(n))
+}
+
+// degraded describes a cluster that never became whole again, from the
+// final check.
+func degraded(f *rundir.FinalState) string {
+	switch {
+	case f == nil:
+		return "degraded (end state not checked)"
+	case f.Error != "":
+		return "degraded (" + f.Error + ")"
+	}
+	return fmt.Sprintf("degraded (%d/%d voters)", len(f.Voters), f.IntendedVoters)
+}
+
+// measured is the unavailability of a run without faults.
+type measured struct {
+	write, read float64
+	ok          bool
+}
+
+const notMeasured = "not measured"
+
+// judge checks every expectation the scenario sets (and the generator's
+// validity, always) against what was measured. Pure: everything it needs
+// is passed in. A figure that could not be measured fails its expectation
+// and says so; it is never taken as zero.
+func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault measured, lostIDs []string) []rundir.Expectation {
 	var out []rundir.Expectation
 	add := func(name, want, got string, ok bool) {
 		out = append(out, rundir.Expectation{Name: name, Want: want, Got: got, Passed: ok})
 	}
 	if x.LostWrites != nil {
-		add("lost_writes", fmt.Sprintf("<= %d", *x.LostWrites), fmt.Sprint(sum.LostWrites), sum.LostWrites <= int64(*x.LostWrites))
-	}
-	maxOf := func(f func(rundir.FaultResult) float64) (float64, bool) {
-		m, any := 0.0, false
-		for _, fr := range sum.Faults {
-			m, any = max(m, f(fr)), true
+		want := fmt.Sprintf("<= %d", *x.LostWrites)
+		switch {
+		case !sum.Verified:
+			got := fmt.Sprintf("unverified (%d of %d keys read)", sum.KeysRead, sum.KeysToRead)
+			if sum.VerifyError != "" {
+				got += ": " + sum.VerifyError
+			}
+			add("lost_writes", want, got, false)
+		default:
+			add("lost_writes", want, fmt.Sprint(sum.LostWrites), sum.LostWrites <= int64(*x.LostWrites))
 		}
-		return m, any
 	}
-	if x.MaxUnavailability != nil {
-		m, _ := maxOf(func(f rundir.FaultResult) float64 { return f.WriteUnavailableMs })
-		add("max_unavailability", "<= "+x.MaxUnavailability.String(), fmtMs(m), m <= ms(*x.MaxUnavailability))
+	unavail := func(name string, limit *time.Duration, of func(rundir.FaultResult) float64, none float64) {
+		if limit == nil {
+			return
+		}
+		want := "<= " + limit.String()
+		if len(sum.Faults) == 0 {
+			if !noFault.ok {
+				add(name, want, notMeasured+" (no fault was injected)", false)
+				return
+			}
+			add(name, want, fmtMs(none), none <= ms(*limit))
+			return
+		}
+		m := 0.0
+		for _, f := range sum.Faults {
+			m = max(m, of(f))
+		}
+		add(name, want, fmtMs(m), m <= ms(*limit))
 	}
-	if x.MaxReadUnavailability != nil {
-		m, _ := maxOf(func(f rundir.FaultResult) float64 { return f.ReadUnavailableMs })
-		add("max_read_unavailability", "<= "+x.MaxReadUnavailability.String(), fmtMs(m), m <= ms(*x.MaxReadUnavailability))
-	}
+	unavail("max_unavailability", x.MaxUnavailability, func(f rundir.FaultResult) float64 { return f.WriteUnavailableMs }, noFault.write)
+	unavail("max_read_unavailability", x.MaxReadUnavailability, func(f rundir.FaultResult) float64 { return f.ReadUnavailableMs }, noFault.read)
 	if x.HealedWithin != nil {
+		want := "<= " + x.HealedWithin.String()
+		if len(sum.Faults) == 0 {
+			add("healed_within", want, notMeasured+" (no fault was injected)", false)
+		}
 		for i, f := range sum.Faults {
 			name := fmt.Sprintf("healed_within (fault %d %s)", i+1, f.Kind)
 			if f.HealedMs == nil {
-				add(name, "<= "+x.HealedWithin.String(), "never healed", false)
+				got := f.Degraded
+				if got == "" {
+					got = "never healed"
+				}
+				add(name, want, got, false)
 				continue
 			}
-			add(name, "<= "+x.HealedWithin.String(), fmtMs(*f.HealedMs), *f.HealedMs <= ms(*x.HealedWithin))
+			add(name, want, fmtMs(*f.HealedMs), *f.HealedMs <= ms(*x.HealedWithin))
 		}
 	}
 	if x.LeaderWithin != nil || x.NewLeader != nil {
@@ -230,53 +356,116 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, ap apView
 	}
 	if x.P99DuringFault != nil {
 		if p99During < 0 {
-			add("p99_during_fault", "<= "+x.P99DuringFault.String(), "no request during a fault", false)
+			add("p99_during_fault", "<= "+x.P99DuringFault.String(), notMeasured+" (no request during a fault)", false)
 		} else {
 			add("p99_during_fault", "<= "+x.P99DuringFault.String(), fmtMs(p99During), p99During <= ms(*x.P99DuringFault))
 		}
+	}
+	var n, e int64
+	for _, s := range sum.Ops {
+		n += s.Count
+		e += s.Errors
 	}
 	if x.P99 != nil {
 		worst := 0.0
 		for _, s := range sum.Ops {
 			worst = max(worst, s.P99)
 		}
-		add("p99", "<= "+x.P99.String(), fmtMs(worst), worst <= ms(*x.P99))
+		if n == 0 {
+			add("p99", "<= "+x.P99.String(), notMeasured+" (no request)", false)
+		} else {
+			add("p99", "<= "+x.P99.String(), fmtMs(worst), worst <= ms(*x.P99))
+		}
 	}
 	if x.MaxErrorRate != nil {
-		var n, e int64
-		for _, s := range sum.Ops {
-			n += s.Count
-			e += s.Errors
+		want := fmt.Sprintf("<= %g%%", *x.MaxErrorRate)
+		if n == 0 {
+			add("max_error_rate", want, notMeasured+" (no request)", false)
+		} else {
+			rate := 100 * float64(e) / float64(n)
+			add("max_error_rate", want, fmt.Sprintf("%.3f%%", rate), rate <= *x.MaxErrorRate)
 		}
-		rate := 0.0
-		if n > 0 {
-			rate = 100 * float64(e) / float64(n)
+	}
+	// The end state comes from the one final check; no final check, no
+	// claim about the end state.
+	f := sum.Final
+	endUnknown := func() string {
+		if f == nil {
+			return notMeasured + " (no final check)"
 		}
-		add("max_error_rate", fmt.Sprintf("<= %g%%", *x.MaxErrorRate), fmt.Sprintf("%.3f%%", rate), rate <= *x.MaxErrorRate)
+		return notMeasured + ": " + f.Error
 	}
 	if x.MinVotersAfter != nil {
-		v := ap.voters()
-		add("min_voters_after", fmt.Sprintf(">= %d", *x.MinVotersAfter), fmt.Sprint(v), v >= *x.MinVotersAfter)
+		want := fmt.Sprintf(">= %d", *x.MinVotersAfter)
+		if f == nil || f.Error != "" {
+			add("min_voters_after", want, endUnknown(), false)
+		} else {
+			add("min_voters_after", want, fmt.Sprint(len(f.Voters)), len(f.Voters) >= *x.MinVotersAfter)
+		}
 	}
 	if x.DeadPeersRemoved != nil && *x.DeadPeersRemoved {
-		var left []string
-		for _, id := range lostIDs {
-			if ap.hasPeer(id) {
-				left = append(left, id)
+		if f == nil || f.Error != "" {
+			add("dead_peers_removed", "true", endUnknown(), false)
+		} else {
+			var left []string
+			for _, id := range lostIDs {
+				if slices.Contains(f.Peers, id) {
+					left = append(left, id)
+				}
 			}
+			got := "all removed"
+			if len(left) > 0 {
+				got = "still peers: " + joinNames(left)
+			}
+			add("dead_peers_removed", "true", got, len(left) == 0)
 		}
-		got := "all removed"
-		if len(left) > 0 {
-			got = "still peers: " + joinNames(left)
-		}
-		if !ap.known() {
-			got = "no autopilot state (no leader at the end)"
-		}
-		add("dead_peers_removed", "true", got, len(left) == 0 && ap.known())
 	}
+	if x.Linearizable != nil {
+		want := fmt.Sprint(*x.Linearizable)
+		switch {
+		case sum.Linearizable == nil:
+			got := sum.Linearizability
+			if got == "" {
+				got = "not checked"
+			}
+			add("linearizable", want, got, false)
+		default:
+			got := fmt.Sprint(*sum.Linearizable)
+			if sum.Linearizability != "" {
+				got += " (" + sum.Linearizability + ")"
+			}
+			add("linearizable", want, got, *sum.Linearizable == *x.Linearizable)
+		}
+	}
+	// The generator judges itself in every run: a run whose clock slipped
+	// says nothing about Vault.
+	late, lag := scenarios.DefaultGeneratorLateSends, scenarios.DefaultGeneratorMaxLag
+	if x.GeneratorLateSends != nil {
+		late = *x.GeneratorLateSends
+	}
+	if x.GeneratorMaxLag != nil {
+		lag = *x.GeneratorMaxLag
+	}
+	if n == 0 {
+		add("generator_late_sends", fmt.Sprintf("<= %g%%", late), notMeasured+" (no request)", false)
+	} else {
+		pct := 100 * float64(sum.LateSends) / float64(n)
+		add("generator_late_sends", fmt.Sprintf("<= %g%%", late), fmt.Sprintf("%.2f%% (%d of %d sent more than %gms late)", pct, sum.LateSends, n, sum.LateThresholdMs), pct <= late)
+	}
+	add("generator_max_lag", "<= "+lag.String(), fmtMs(sum.MaxSendLagMs), sum.MaxSendLagMs <= ms(lag))
 	return out
 }
 
 func fmtMs(v float64) string {
 	return (time.Duration(v * float64(time.Millisecond))).Round(time.Millisecond).String()
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func msPtr(from, to time.Time) *float64 {
+	if to.IsZero() {
+		return nil
+	}
+	v := ms(to.Sub(from))
+	return &v
 }

@@ -1,8 +1,9 @@
 // Package runner runs a scenario end to end: it stands the cluster up,
-// drives load, injects each fault on its schedule, watches recovery with
-// probes, checks the ledger, judges the expectations and writes it all to a
-// run directory. It owns time; faults (package chaos) and load (package
-// load) know nothing of each other.
+// drives load, injects each fault on its schedule, watches recovery through
+// the cluster's one watcher, checks the ledger and the histories, judges
+// the expectations and writes it all to a run directory. It owns time;
+// faults (package chaos) and load (package load) know nothing of each
+// other.
 package runner
 
 import (
@@ -18,8 +19,10 @@ import (
 	"time"
 
 	"github.com/vaultstorm/vaultstorm/chaos"
+	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/storage"
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
 	"github.com/vaultstorm/vaultstorm/metrics"
@@ -39,6 +42,9 @@ type Options struct {
 	Logf func(format string, a ...any)
 	// OnSample receives each second of load (progress bars).
 	OnSample func(rundir.Sample)
+	// DuringLoad, when set, runs beside the load once it has started,
+	// with the cluster (tests use it to act behind the harness's back).
+	DuringLoad func(ctx context.Context, c *cluster.Cluster, t0 time.Time)
 }
 
 // Result is what a run measured.
@@ -51,20 +57,30 @@ type Result struct {
 // phases of a run, in order.
 var phaseNames = []string{"before", "during", "recovery", "after"}
 
+// Observer timing. Fine probing runs from focusLead before a fault's action
+// until the cluster is whole again; metrics are scraped every second then,
+// every quietScrape otherwise.
+const (
+	focusLead   = time.Second
+	quietScrape = 5 * time.Second
+	// linearizeTimeout bounds the porcupine check: an undecided check is
+	// reported as such, never as a pass.
+	linearizeTimeout = 2 * time.Minute
+)
+
 type run struct {
 	o      Options
 	sc     *scenarios.Scenario
 	c      *cluster.Cluster
 	events *rundir.Appender
-	probe  *prober
+	w      *watch.Watcher
 	logf   func(string, ...any)
 
 	opMu sync.Mutex // one fault action at a time: they all change the cluster
 
 	outMu  sync.Mutex
-	writes []outcome
-	reads  []outcome
-	phase  atomic.Int32
+	writes []checkers.Outcome
+	reads  []checkers.Outcome
 	hists  *phaseHists
 
 	loadStart   atomic.Pointer[time.Time]
@@ -72,12 +88,15 @@ type run struct {
 
 	rng *rand.Rand
 
-	faultsMu sync.Mutex
-	faults   []*faultRun
-	lost     []string // node IDs lost for good
+	faults []*faultRun
+	lost   []string // node IDs lost for good (guarded by opMu)
+	frMu   sync.Mutex
+	acted  int // faults whose action (and lift) is over, or failed; guarded by frMu
 }
 
-// faultRun is one fault as it happened.
+// faultRun is one fault as it happened. Its fields are written by the
+// fault's goroutine only; the times are guarded by run.frMu because the
+// phase logic reads them while other faults run.
 type faultRun struct {
 	spec      scenarios.Fault
 	nodes     []string
@@ -87,13 +106,15 @@ type faultRun struct {
 	started   time.Time // the fault action began
 	injected  time.Time // t_fault: the fault action returned
 	lifted    time.Time // fault_end (zero when never lifted)
+	healed    time.Time // whole again after it (zero: never, within the run)
 	err       error
+	over      sync.Once // counted in run.acted
 }
 
 // Run executes the scenario. The error is for harness failures (bad
 // input, a cluster that cannot start); failed expectations are in the
 // summary with Passed false.
-func Run(ctx context.Context, o Options) (*Result, error) {
+func Run(ctx context.Context, o Options) (res *Result, err error) {
 	sc := o.Scenario
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
@@ -134,14 +155,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	spec.Subnet = o.Subnet
 	r.logf("cluster: %d nodes, storage %s, Vault %s", spec.Nodes, storageName(spec.Storage), bin)
-	clusterDir := filepath.Join(o.OutDir, "cluster")
-	c, err := cluster.Up(ctx, cluster.Options{Dir: clusterDir, Spec: spec, VaultBin: bin})
+	c, err := cluster.Up(ctx, cluster.Options{Dir: filepath.Join(o.OutDir, "cluster"), Spec: spec, VaultBin: bin})
 	if err != nil {
 		r.event(rundir.Event{Kind: rundir.EvNote, Msg: "cluster up failed: " + err.Error()})
 		return nil, fmt.Errorf("cluster up: %w", err)
 	}
 	r.c = c
-	res := &Result{}
+	res = &Result{}
+	// Every goroutine of the run is joined before this runs (bg.Wait
+	// below, on every path), so the logs and the teardown see a quiet
+	// cluster.
 	defer func() {
 		r.collectLogs()
 		if o.Keep {
@@ -165,28 +188,46 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	names, addrs, caFile, token, err := c.Endpoints()
+	_, _, caFile, token, err := c.Endpoints()
 	if err != nil {
 		return nil, err
 	}
-	if r.probe, err = newProber(caFile, token, r.event); err != nil {
+	r.w, err = watch.New(watchNodes(c), watch.Options{CACert: caFile, Token: token, Intended: sc.Cluster.Nodes, Event: r.event})
+	if err != nil {
 		return nil, err
 	}
-	r.probe.setNodes(r.probeNodes())
-	r.probe.start()
-	defer r.probe.stop()
+	r.w.Start()
+	defer r.w.Stop()
 
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var bg sync.WaitGroup
+	defer func() {
+		cancel()
+		bg.Wait()
+	}()
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		_ = metrics.Scrape(runCtx, addrs, names, caFile, token, o.OutDir)
+		_ = metrics.ScrapeWith(runCtx, nil, nil, caFile, token, o.OutDir, metrics.Options{
+			Nodes: func() (names, addrs []string) {
+				for _, n := range r.w.Nodes() {
+					names, addrs = append(names, n.Name), append(addrs, n.Addr)
+				}
+				return names, addrs
+			},
+			Every: func() time.Duration {
+				if r.w.Focused() {
+					return time.Second
+				}
+				return quietScrape
+			},
+			OnRequest: func() { r.w.Count(watch.KindMetrics) },
+		})
 	}()
 
 	// Load and faults run together; faults are timed from the first
 	// request of the load's schedule.
+	names, addrs, _, _, _ := c.Endpoints()
 	target := load.Target{Names: names, Addrs: addrs, CACert: caFile, Token: token}
 	lo, err := loadOptions(sc, r)
 	if err != nil {
@@ -195,7 +236,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	var loadSum rundir.Summary
 	var loadErr error
 	loadDone := make(chan struct{})
+	bg.Add(1)
 	go func() {
+		defer bg.Done()
 		defer close(loadDone)
 		loadSum, loadErr = load.Run(runCtx, target, lo, o.OutDir)
 	}()
@@ -203,68 +246,79 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	case <-r.loadStarted:
 	case <-loadDone:
 		cancel()
-		bg.Wait()
 		if loadErr == nil {
 			loadErr = errors.New("load ended before its first request")
 		}
 		return nil, fmt.Errorf("load: %w", loadErr)
 	}
 	t0 := *r.loadStart.Load()
-	r.setPhase(0)
+	r.setPhase(0, t0)
 	r.logf("load started: %s", describeLoad(sc.Load))
+	if o.DuringLoad != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			o.DuringLoad(runCtx, c, t0)
+		}()
+	}
 
+	// Each fault runs in its own goroutine until its cluster is whole
+	// again, or until the scenario's healed_within (a minute when it sets
+	// none) after it, even past the end of the load: healing after the
+	// load is still measured.
+	healLimit := time.Minute
+	if sc.Expect.HealedWithin != nil {
+		healLimit = *sc.Expect.HealedWithin
+	}
+	for i := range faults {
+		r.faults = append(r.faults, &faultRun{spec: sc.Faults[i]})
+	}
 	var fwg sync.WaitGroup
 	for i, f := range faults {
-		fr := &faultRun{spec: sc.Faults[i]}
-		r.faults = append(r.faults, fr)
 		fwg.Add(1)
 		go func() {
 			defer fwg.Done()
-			r.runFault(runCtx, t0, f, fr)
+			r.runFault(runCtx, t0, f, r.faults[i], healLimit)
 		}()
 	}
 	allFaultsDone := make(chan struct{})
+	bg.Add(1)
 	go func() {
+		defer bg.Done()
 		fwg.Wait()
 		close(allFaultsDone)
-		if len(faults) > 0 {
-			r.setPhase(2)
-			r.awaitHealthyPhase(runCtx)
-		}
 	}()
 
 	<-loadDone
 	if ctx.Err() != nil {
 		r.event(rundir.Event{Kind: rundir.EvNote, Msg: "run interrupted"})
 	}
-	// Faults whose recovery comes after the load still run to their end.
 	select {
 	case <-allFaultsDone:
 	case <-ctx.Done():
 	}
-	r.waitForHeal(ctx, t0)
+	loadEnd := time.Now()
 	cancel()
 	bg.Wait()
 	if loadErr != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("load: %w", loadErr)
 	}
 
-	// Verify through the nodes the cluster has now: reclaimed ones are gone.
-	sum := loadSum
-	if names, addrs, caFile, token, err = c.Endpoints(); err == nil {
-		vt := load.Target{Names: names, Addrs: addrs, CACert: caFile, Token: token}
-		vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		vr, err := load.Verify(vctx, vt, o.OutDir)
-		vcancel()
-		if err != nil {
-			r.event(rundir.Event{Kind: rundir.EvNote, Msg: "verify: " + err.Error()})
-			r.logf("verify: %v", err)
-		} else {
-			vr.Apply(&sum)
-		}
+	// The end state, checked once and explicitly: what every end-of-run
+	// expectation reads.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	final := r.w.Final(fctx, 5)
+	fcancel()
+	r.w.Stop()
+	if final.Error != "" {
+		r.logf("final check: %s", final.Error)
 	}
-	r.probe.stop()
-	r.finish(&sum)
+
+	sum := loadSum
+	sum.Final = &final
+	r.verify(ctx, &sum)
+	r.linearize(&sum)
+	r.finish(&sum, t0, loadEnd)
 	meta.Ended = time.Now().UTC()
 	if ctx.Err() != nil {
 		meta.Ended = time.Time{} // cut short: the run stays partial
@@ -283,6 +337,37 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// verify reads back every acknowledged write through the nodes the
+// cluster has now (reclaimed ones are gone). A read-back that fails or
+// stops leaves the summary unverified, with why: never "0 lost".
+func (r *run) verify(ctx context.Context, sum *rundir.Summary) {
+	names, addrs, caFile, token, err := r.c.Endpoints()
+	if err != nil {
+		sum.Verified, sum.VerifyError = false, err.Error()
+		return
+	}
+	vctx, vcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer vcancel()
+	vr, err := load.Verify(vctx, load.Target{Names: names, Addrs: addrs, CACert: caFile, Token: token}, r.o.OutDir)
+	vr.Apply(sum)
+	if err != nil {
+		sum.Verified, sum.VerifyError = false, err.Error()
+		r.event(rundir.Event{Kind: rundir.EvNote, Msg: "verify: " + err.Error()})
+		r.logf("verify: %v", err)
+	}
+}
+
+// linearize checks the sampled keys' histories.
+func (r *run) linearize(sum *rundir.Summary) {
+	lr, err := checkers.CheckDir(r.o.OutDir, linearizeTimeout)
+	sum.Linearizable, sum.HistoryKeys, sum.HistoryOps = lr.Linearizable, lr.Keys, lr.Ops
+	sum.Linearizability = lr.Detail
+	if err != nil {
+		sum.Linearizable = nil
+		sum.Linearizability = "not checked: " + err.Error()
+	}
+}
+
 func (r *run) event(e rundir.Event) {
 	if e.T.IsZero() {
 		e.T = time.Now()
@@ -290,10 +375,12 @@ func (r *run) event(e rundir.Event) {
 	_ = r.events.Append(e)
 }
 
-func (r *run) setPhase(p int) {
-	r.phase.Store(int32(p))
-	r.hists.mark(p, time.Now())
-	r.event(rundir.Event{Kind: rundir.EvPhase, Phase: phaseNames[p]})
+// setPhase starts phase p at t; requests are put in the phase their
+// intended time falls in.
+func (r *run) setPhase(p int, t time.Time) {
+	if r.hists.mark(p, t) {
+		r.event(rundir.Event{T: t, Kind: rundir.EvPhase, Phase: phaseNames[p]})
+	}
 }
 
 // onResult runs on the load's workers for every request.
@@ -307,30 +394,46 @@ func (r *run) onResult(res load.Result) {
 	if res.Class == load.Canceled {
 		return // the run was stopped, not the cluster
 	}
-	ok := !res.Class.IsError()
+	o := checkers.Outcome{Seq: res.Seq, Intended: res.Intended, End: res.End, OK: !res.Class.IsError()}
 	r.outMu.Lock()
 	switch res.Op {
 	case load.OpWrite:
-		r.writes = append(r.writes, outcome{res.Intended, ok})
+		r.writes = append(r.writes, o)
 	case load.OpRead:
-		r.reads = append(r.reads, outcome{res.Intended, ok})
+		r.reads = append(r.reads, o)
 	}
 	r.outMu.Unlock()
-	r.hists.record(int(r.phase.Load()), res.Op.String(), res.Latency(), res.Class)
+	r.hists.record(res.Intended, res.Op.String(), res.Latency(), res.Class)
 }
 
-func (r *run) probeNodes() []probeNode {
-	var out []probeNode
-	for _, n := range r.c.State.Nodes {
-		out = append(out, probeNode{Name: n.Name, NodeID: n.NodeID, Addr: n.APIAddr()})
+func watchNodes(c *cluster.Cluster) []watch.Node {
+	var out []watch.Node
+	for _, n := range c.State.Nodes {
+		out = append(out, watch.Node{Name: n.Name, NodeID: n.NodeID, Addr: n.APIAddr()})
 	}
 	return out
 }
 
-// runFault waits for the fault's time, injects it, holds it, lifts it.
-func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *faultRun) {
+// runFault waits for the fault's time, injects it, holds it, lifts it,
+// and waits (up to healLimit after it) for the cluster to be whole again.
+// The watcher probes finely from focusLead before the action until then.
+func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *faultRun, healLimit time.Duration) {
+	defer r.actionOver(fr)
 	spec := fr.spec
-	if !sleepUntil(ctx, t0.Add(spec.At)) {
+	action := t0.Add(spec.At)
+	if spec.Kind == scenarios.KindSpotReclaim && spec.Notice > 0 {
+		if !sleepUntil(ctx, action) {
+			return
+		}
+		r.event(rundir.Event{Kind: rundir.EvFaultNotice, Fault: spec.Index, Msg: fmt.Sprintf("spot interruption notice: gone in %s", spec.Notice)})
+		action = action.Add(spec.Notice)
+	}
+	if !sleepUntil(ctx, action.Add(-focusLead)) {
+		return
+	}
+	release := r.w.Focus(nil)
+	defer func() { release() }()
+	if !sleepUntil(ctx, action) {
 		return
 	}
 	r.opMu.Lock()
@@ -346,77 +449,123 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 		fr.nodes = append(fr.nodes, n.Name)
 		fr.targetIDs = append(fr.targetIDs, n.NodeID)
 	}
-	for _, l := range r.probe.leaderNow() {
+	prev := release
+	release = r.w.Focus(fr.nodes)
+	prev()
+	fr.leaderAt = r.w.Active()
+	for _, l := range fr.leaderAt {
 		if slices.Contains(fr.nodes, l) || spec.Kind == scenarios.KindRecoverQuorum {
 			fr.leaderHit = true
 		}
 	}
-	if spec.Kind == scenarios.KindSpotReclaim && spec.Notice > 0 {
-		r.opMu.Unlock()
-		r.event(rundir.Event{Kind: rundir.EvFaultNotice, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: fmt.Sprintf("spot interruption notice: gone in %s", spec.Notice)})
-		r.logf("fault %d: interruption notice for %s (%s)", spec.Index, joinNames(fr.nodes), spec.Notice)
-		if !sleepUntil(ctx, time.Now().Add(spec.Notice)) {
-			return
-		}
-		r.opMu.Lock()
-		// Leadership may have moved during the notice.
-		fr.leaderHit = false
-		for _, l := range r.probe.leaderNow() {
-			fr.leaderHit = fr.leaderHit || slices.Contains(fr.nodes, l)
-		}
-	}
-	if r.phase.Load() == 0 {
-		r.setPhase(1)
-	}
-	fr.leaderAt = r.probe.leaderNow()
-	fr.started = time.Now()
+	r.setTime(&fr.started, time.Now())
+	r.setPhase(1, fr.started)
 	var lift chaos.Lift
-	var ok bool
-	fr.injected, ok = r.act(fr, "fault", func() (err error) {
+	injected, ok := r.act(fr, "fault", func() (err error) {
 		lift, err = f.Inject(ctx, r.c, nodes)
 		return err
 	})
+	r.setTime(&fr.injected, injected)
 	if !ok {
 		return
 	}
 	r.event(rundir.Event{T: fr.injected, Kind: rundir.EvFaultStart, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: string(spec.Kind)})
 	r.logf("fault %d: %s on %s", spec.Index, spec.Kind, joinNames(fr.nodes))
-	hold, doLift := holdFor(spec)
-	if lift == nil || !doLift {
-		return
-	}
-	if !sleepUntil(ctx, fr.injected.Add(hold)) {
-		return
-	}
-	r.opMu.Lock()
-	var added []*cluster.Node
-	if fr.lifted, ok = r.act(fr, "lifting the fault", func() (err error) {
-		added, err = lift(ctx)
-		return err
-	}); !ok {
-		return
-	}
-	msg := "lifted"
-	if len(added) > 0 && (spec.Kind == scenarios.KindSpotReclaim || spec.Kind == scenarios.KindZoneOutage || spec.Kind == scenarios.KindDiskLoss) {
-		var names []string
-		for _, n := range added {
-			names = append(names, n.Name)
-			r.event(rundir.Event{Kind: rundir.EvNodeState, Node: n.Name, State: "replaced", Msg: "replacement for fault " + fmt.Sprint(spec.Index)})
+	if hold, doLift := holdFor(spec); lift != nil && doLift {
+		if !sleepUntil(ctx, fr.injected.Add(hold)) {
+			return
 		}
-		msg = "replacement launched: " + joinNames(names)
+		r.opMu.Lock()
+		var added []*cluster.Node
+		lifted, ok := r.act(fr, "lifting the fault", func() (err error) {
+			added, err = lift(ctx)
+			return err
+		})
+		r.setTime(&fr.lifted, lifted)
+		if !ok {
+			return
+		}
+		msg := "lifted"
+		if len(added) > 0 && (spec.Kind == scenarios.KindSpotReclaim || spec.Kind == scenarios.KindZoneOutage || spec.Kind == scenarios.KindDiskLoss) {
+			var names []string
+			for _, n := range added {
+				names = append(names, n.Name)
+				r.event(rundir.Event{Kind: rundir.EvNodeState, Node: n.Name, State: "replaced", Msg: "replacement for fault " + fmt.Sprint(spec.Index)})
+			}
+			msg = "replacement launched: " + joinNames(names)
+		}
+		r.event(rundir.Event{T: fr.lifted, Kind: rundir.EvFaultEnd, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: msg})
+		r.logf("fault %d: %s", spec.Index, msg)
 	}
-	r.event(rundir.Event{T: fr.lifted, Kind: rundir.EvFaultEnd, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: msg})
-	r.logf("fault %d: %s", spec.Index, msg)
+	r.actionOver(fr)
+	healed := r.awaitHealed(ctx, later(fr.injected, fr.lifted), fr.injected.Add(healLimit))
+	r.setTime(&fr.healed, healed)
+}
+
+func (r *run) setTime(p *time.Time, t time.Time) {
+	r.frMu.Lock()
+	*p = t
+	r.frMu.Unlock()
+}
+
+// actionOver counts a fault whose action (and lift) is over or failed,
+// once; the run moves to "recovery" when it is the last.
+func (r *run) actionOver(fr *faultRun) {
+	fr.over.Do(func() {
+		r.frMu.Lock()
+		r.acted++
+		last := r.acted == len(r.faults)
+		r.frMu.Unlock()
+		if last {
+			r.setPhase(2, time.Now())
+		}
+	})
+}
+
+// awaitHealed waits until the watcher finds the cluster whole at or after
+// since, or the deadline passes, or the run ends. The last fault to heal
+// moves the run to "after".
+func (r *run) awaitHealed(ctx context.Context, since, deadline time.Time) time.Time {
+	for {
+		if h := watch.HealedAt(r.w.HealthLog(), since); !h.IsZero() {
+			r.maybeAfter(h)
+			return h
+		}
+		if time.Now().After(deadline) || !sleepUntil(ctx, time.Now().Add(50*time.Millisecond)) {
+			return time.Time{}
+		}
+	}
+}
+
+// maybeAfter starts "after" at h when every fault that acted is over and
+// healed by then.
+func (r *run) maybeAfter(h time.Time) {
+	log := r.w.HealthLog()
+	r.frMu.Lock()
+	defer r.frMu.Unlock()
+	if r.acted < len(r.faults) {
+		return
+	}
+	for _, f := range r.faults {
+		if !f.injected.IsZero() && watch.HealedAt(log, later(f.injected, f.lifted)).IsZero() {
+			return
+		}
+	}
+	r.setPhase(3, h)
 }
 
 // act runs one fault action, which the caller holds opMu for, releases
-// opMu, and tells the probes which nodes the cluster should now have. It
+// opMu, and tells the watcher which nodes the cluster should now have. It
 // returns when the action ended and whether it succeeded; a failure is
 // recorded on the fault.
 func (r *run) act(fr *faultRun, what string, f func() error) (time.Time, bool) {
 	err := f()
 	done := time.Now()
-	r.updateProbes(fr.spec.Kind)
+	r.lost = r.lost[:0]
+	for _, n := range r.c.State.Lost {
+		r.lost = append(r.lost, n.NodeID)
+	}
+	r.w.SetNodes(watchNodes(r.c))
 	r.opMu.Unlock()
 	if err != nil {
 		fr.err = err
@@ -425,18 +574,6 @@ func (r *run) act(fr *faultRun, what string, f func() error) (time.Time, bool) {
 		return done, false
 	}
 	return done, true
-}
-
-// updateProbes tells the prober which nodes the cluster should now have,
-// and remembers nodes lost for good. Called with opMu held.
-func (r *run) updateProbes(kind scenarios.Kind) {
-	r.faultsMu.Lock()
-	r.lost = r.lost[:0]
-	for _, n := range r.c.State.Lost {
-		r.lost = append(r.lost, n.NodeID)
-	}
-	r.faultsMu.Unlock()
-	r.probe.setNodes(r.probeNodes())
 }
 
 // holdFor is how long a fault stays before it is lifted, and whether it is.
@@ -455,7 +592,7 @@ func holdFor(f scenarios.Fault) (time.Duration, bool) {
 // targets resolves a fault's target to nodes. Called with opMu held.
 func (r *run) targets(f scenarios.Fault) ([]*cluster.Node, error) {
 	nodes := r.c.State.Nodes
-	leaders := r.probe.leaderNow()
+	leaders := r.w.Active()
 	isLeader := func(n *cluster.Node) bool { return slices.Contains(leaders, n.Name) }
 	pick := func(from []*cluster.Node, count int, what string) ([]*cluster.Node, error) {
 		if len(from) < count {
@@ -552,64 +689,15 @@ func (r *run) rand() *rand.Rand {
 	return r.rng
 }
 
-// awaitHealthyPhase moves the run to "after" once the cluster is healthy
-// after the last fault.
-func (r *run) awaitHealthyPhase(ctx context.Context) {
-	since := time.Now()
-	for {
-		_, health, _ := r.probe.observations()
-		if !healedAt(health, since).IsZero() {
-			r.setPhase(3)
-			return
-		}
-		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-			return
-		}
-	}
-}
-
-// waitForHeal keeps probing after the load until every fault has healed,
-// bounded by the scenario's healed_within (or a minute past the last
-// fault when it sets none), so healing after the load is still measured.
-func (r *run) waitForHeal(ctx context.Context, t0 time.Time) {
-	limit := time.Minute
-	if r.sc.Expect.HealedWithin != nil {
-		limit = *r.sc.Expect.HealedWithin
-	}
-	deadline := time.Now()
-	for _, fr := range r.faults {
-		if !fr.injected.IsZero() {
-			deadline = later(deadline, fr.injected.Add(limit))
-		}
-	}
-	for time.Now().Before(deadline) {
-		_, health, _ := r.probe.observations()
-		allHealed := true
-		for _, fr := range r.faults {
-			if fr.injected.IsZero() {
-				continue
-			}
-			if healedAt(health, later(fr.injected, fr.lifted)).IsZero() {
-				allHealed = false
-			}
-		}
-		if allHealed {
-			return
-		}
-		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
-			return
-		}
-	}
-}
-
-// collectLogs copies every node's Vault log into the run directory.
+// collectLogs copies every node's Vault log into the run directory. The
+// logs may hold secrets (request paths, token accessors): 0600.
 func (r *run) collectLogs() {
 	dir := filepath.Join(r.o.OutDir, rundir.NodesDir)
 	_ = os.MkdirAll(dir, 0o755)
 	nodes := append(append([]*cluster.Node{r.c.State.Seal}, r.c.State.Nodes...), r.c.State.Lost...)
 	for _, n := range nodes {
 		if b, err := os.ReadFile(r.c.LogFile(n.Name)); err == nil {
-			_ = os.WriteFile(filepath.Join(dir, n.Name+".log"), b, 0o644)
+			_ = os.WriteFile(filepath.Join(dir, n.Name+".log"), b, 0o600)
 		}
 	}
 }

@@ -86,6 +86,7 @@ func loadOptions(sc *scenarios.Scenario, r *run) (load.Options, error) {
 		Tick:      l.Tick,
 		Seed:      uint64(sc.Seed),
 		OnResult:  r.onResult,
+		Watcher:   r.w,
 		OnSample:  r.o.OnSample,
 		Logf:      r.logf,
 	}
