@@ -81,7 +81,9 @@ func (pr *Progress) Done() {
 }
 
 // WriteTable prints the summary as a table per operation, then the late
-// sends, the rate verdict and the ledger verdict.
+// sends, the rate verdict, the ledger verdict and, when the run recorded
+// them, the linearizability check, the harness's own requests and why the
+// run is INVALID. An unverified ledger never reads as "0 lost".
 func WriteTable(w io.Writer, s rundir.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "op\tcount\trate/s\terrors\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\t")
@@ -114,14 +116,80 @@ func WriteTable(w io.Writer, s rundir.Summary) {
 	} else {
 		fmt.Fprintf(w, "rate: %.1f req/s (closed loop)\n", s.AchievedRate)
 	}
-	fmt.Fprintf(w, "late sends (> %gms after intended time): %d, max send lag %.2fms, waits for a worker: %d, peak workers: %d, connections opened: %d\n",
-		s.LateThresholdMs, s.LateSends, s.MaxSendLagMs, s.PoolWaits, s.PeakWorkers, s.ConnsOpened)
-	if !s.Verified {
-		fmt.Fprintf(w, "ledger: %d acknowledged writes, %d unknown outcomes, NOT VERIFIED\n", s.AckedWrites, s.UnknownWrites)
-		return
+	fmt.Fprintf(w, "late sends (> %gms after intended time): %d (%.2f %% of requests), max send lag %.2fms, waits for a worker: %d, peak workers: %d, connections opened: %d\n",
+		s.LateThresholdMs, s.LateSends, s.GeneratorLatePct, s.MaxSendLagMs, s.PoolWaits, s.PeakWorkers, s.ConnsOpened)
+	fmt.Fprintln(w, LedgerLine(s))
+	if s.Linearizable != nil || s.Linearizability != "" || s.HistoryOps > 0 {
+		fmt.Fprintln(w, linearizableLine(s))
 	}
-	fmt.Fprintf(w, "ledger: %d acknowledged writes, %d unknown outcomes; keys present %d, deleted by this run %d; LOST WRITES: %d\n",
-		s.AckedWrites, s.UnknownWrites, s.PresentKeys, s.DeletedKeys, s.LostWrites)
+	if s.HarnessRequests > 0 || s.HarnessRequestsPerS > 0 {
+		fmt.Fprintln(w, harnessLine(s))
+	}
+	if len(s.Invalid) > 0 {
+		fmt.Fprintf(w, "INVALID: the harness, not Vault, fell behind: %s\n", strings.Join(s.Invalid, "; "))
+	}
+}
+
+// LedgerLine is the ledger's verdict on one line. Only Verified says every
+// acknowledged write was read back; without it the loss is unknown, and the
+// line says how far the read-back got and why it stopped.
+func LedgerLine(s rundir.Summary) string {
+	head := fmt.Sprintf("ledger: %d acknowledged writes, %d unknown outcomes", s.AckedWrites, s.UnknownWrites)
+	dup := ""
+	if s.DuplicateVersions > 0 {
+		dup = fmt.Sprintf("; DUPLICATE VERSIONS: %d", s.DuplicateVersions)
+	}
+	if !s.Verified {
+		nv := "NOT VERIFIED"
+		if s.KeysToRead > 0 {
+			nv += fmt.Sprintf(": %d of %d keys read back", s.KeysRead, s.KeysToRead)
+		}
+		if s.VerifyError != "" {
+			nv += ": " + s.VerifyError
+		}
+		return head + "; " + nv + dup
+	}
+	return fmt.Sprintf("%s; keys present %d, deleted by this run %d; LOST WRITES: %d%s",
+		head, s.PresentKeys, s.DeletedKeys, s.LostWrites, dup)
+}
+
+func linearizableLine(s rundir.Summary) string {
+	detail := ""
+	if s.Linearizability != "" {
+		detail = " (" + s.Linearizability + ")"
+	}
+	ops := ""
+	if s.HistoryOps > 0 {
+		ops = fmt.Sprintf(" %d keys, %d operations;", s.HistoryKeys, s.HistoryOps)
+	}
+	switch {
+	case s.Linearizable == nil:
+		return "linearizable: not checked" + detail
+	case *s.Linearizable:
+		return "linearizable: yes;" + ops + detail
+	}
+	return "linearizable: NO;" + ops + detail + " see " + rundir.LinearizabilityFile
+}
+
+func harnessLine(s rundir.Summary) string {
+	t := fmt.Sprintf("harness requests: %d (%.1f req/s; quiet %.1f req/s = %.1f %% of the load)",
+		s.HarnessRequests, s.HarnessRequestsPerS, s.HarnessQuietPerS, s.HarnessSharePct)
+	if len(s.HarnessByKind) > 0 {
+		ks := make([]string, 0, len(s.HarnessByKind))
+		for k := range s.HarnessByKind {
+			ks = append(ks, k)
+		}
+		sort.Slice(ks, func(i, j int) bool {
+			a, b := s.HarnessByKind[ks[i]], s.HarnessByKind[ks[j]]
+			return a > b || a == b && ks[i] < ks[j]
+		})
+		parts := make([]string, len(ks))
+		for i, k := range ks {
+			parts[i] = fmt.Sprintf("%s=%d", k, s.HarnessByKind[k])
+		}
+		t += ": " + strings.Join(parts, " ")
+	}
+	return t
 }
 
 func opOrder(name string) int {

@@ -507,7 +507,7 @@ func latencyChart(r *Run, op string) timeChart {
 	for _, s := range r.Samples {
 		st, ok := s.Ops[op]
 		nan := math.NaN()
-		xs = append(xs, secs(s.T, r.Start)+0.5)
+		xs = append(xs, secs(s.T, r.Start)+interval(s)/2)
 		if !ok || st.Count-st.Errors <= 0 {
 			p50, p99, mx = append(p50, nan), append(p99, nan), append(mx, nan)
 			continue
@@ -542,26 +542,34 @@ func throughputChart(r *Run) timeChart {
 	p.Add(faultBands(r.Faults, r.Start, r.End, false))
 	p.Y.Min = 0
 	for _, op := range r.Ops {
-		xs := make([]float64, 0, len(r.Samples))
-		ok := make([]float64, 0, len(r.Samples))
-		bad := make([]float64, 0, len(r.Samples))
-		for _, s := range r.Samples {
-			st := s.Ops[op]
-			xs = append(xs, secs(s.T, r.Start)+0.5)
-			// A run's last sample may be shorter than a second.
-			per := 1.0
-			if s.Interval > 0 {
-				per = s.Interval
-			}
-			ok = append(ok, float64(st.Count-st.Errors)/per)
-			bad = append(bad, float64(st.Errors)/per)
-		}
+		xs, ok, bad := rateSeries(r, op)
 		dx, okd, _ := downsample(xs, ok, false)
 		_, badd, _ := downsample(xs, bad, true)
 		addSeries(p, series{name: op + " ok", color: opColor(op), width: 1.3, xs: dx, ys: okd}, false)
 		addSeries(p, series{name: op + " errors", color: opColor(op), width: 1.3, dash: []vg.Length{3, 2}, xs: dx, ys: badd}, false)
 	}
 	return timeChart{p, 190}
+}
+
+// rateSeries is op's successful and failed requests per second, one point
+// in the middle of each sample: its counts over its own length (a tick the
+// flusher took late is longer than a second). The load's last, partial
+// sample is left out: see isDrain.
+func rateSeries(r *Run, op string) (xs, ok, bad []float64) {
+	xs = make([]float64, 0, len(r.Samples))
+	ok = make([]float64, 0, len(r.Samples))
+	bad = make([]float64, 0, len(r.Samples))
+	for i, s := range r.Samples {
+		if r.isDrain(i) {
+			continue
+		}
+		st := s.Ops[op]
+		per := interval(s)
+		xs = append(xs, secs(s.T, r.Start)+per/2)
+		ok = append(ok, float64(st.Count-st.Errors)/per)
+		bad = append(bad, float64(st.Errors)/per)
+	}
+	return xs, ok, bad
 }
 
 // vaultMetric is one of Vault's own series charted per node.
@@ -584,7 +592,7 @@ func metricChart(r *Run, m vaultMetric) (timeChart, bool) {
 	p.Add(faultBands(r.Faults, r.Start, r.End, false))
 	var all [][]float64
 	var adds []series
-	for i, l := range metricNodes(r) {
+	for _, l := range metricNodes(r) {
 		ts, ys := perSecondMean(r, l, m.name)
 		if len(ys) == 0 {
 			continue
@@ -604,7 +612,7 @@ func metricChart(r *Run, m vaultMetric) (timeChart, bool) {
 		}
 		dx, dy, _ := downsample(xs, yg, true)
 		all = append(all, dy)
-		adds = append(adds, series{name: l, color: nodePalette[i%len(nodePalette)], width: 1.1, xs: dx, ys: dy})
+		adds = append(adds, series{name: l, color: nodePalette[r.nodeColor(l)%len(nodePalette)], width: 1.1, xs: dx, ys: dy})
 	}
 	if len(adds) == 0 {
 		return timeChart{}, false

@@ -20,8 +20,13 @@ type CompareOptions struct {
 	// Thresholds overrides MaxRegression per row. Keys, most specific
 	// first: a row key or a glob of row keys ("write/during*/p99"), a stat
 	// (throughput, p50, p99, p99.9, max, leader_elected, write_unavailable,
-	// read_unavailable, healed) or a group (latency, recovery). A negative
-	// value switches the check off.
+	// read_unavailable, write_errors, read_errors, healed) or a group
+	// (latency, recovery). A negative value switches the check off.
+	// write_unavailable and read_unavailable are the stall windows (failed
+	// or slower than unavailable_after), write_errors and read_errors the
+	// error windows (failed only). The harness rows (its own requests per
+	// second) are shown, never judged: they say whether two runs were
+	// observed alike, not how Vault did.
 	Thresholds map[string]float64
 	// Differences below these are never regressions, whatever their
 	// percentage: 0.4 ms → 0.5 ms is +25 % and means nothing, and recovery
@@ -131,9 +136,16 @@ func Compare(a, b []*Run, o CompareOptions) (*Comparison, error) {
 	}
 	// Recovery first: it is the resilience question; then the whole run,
 	// then each phase.
-	sort.SliceStable(order, func(i, j int) bool {
-		return rows[order[i]].Group == "recovery" && rows[order[j]].Group != "recovery"
-	})
+	rank := func(g string) int {
+		switch g {
+		case "recovery":
+			return 0
+		case "harness":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(order, func(i, j int) bool { return rank(rows[order[i]].Group) < rank(rows[order[j]].Group) })
 	for _, k := range order {
 		row := rows[k]
 		if len(row.A) == 0 || len(row.B) == 0 {
@@ -145,6 +157,9 @@ func Compare(a, b []*Run, o CompareOptions) (*Comparison, error) {
 			continue
 		}
 		c.judge(row)
+		if row.Group == "harness" {
+			c.observerWarning(row)
+		}
 		c.Rows = append(c.Rows, *row)
 		if row.Regressed {
 			c.Regressions = append(c.Regressions, *row)
@@ -160,6 +175,12 @@ func sanity(runs []*Run, side string) []string {
 	for _, r := range runs {
 		if r.Partial {
 			w = append(w, fmt.Sprintf("%s: %s is a partial run (cut short)", side, r.Dir))
+		}
+		if inv := r.Summary.Invalid; len(inv) > 0 {
+			w = append(w, fmt.Sprintf("%s: %s is INVALID (the harness, not Vault, fell behind: %s): its figures say nothing about Vault", side, r.Dir, strings.Join(inv, "; ")))
+		}
+		if r.Ledger.Unverified() {
+			w = append(w, fmt.Sprintf("%s: %s: %s", side, r.Dir, r.Ledger.Why))
 		}
 		if scenarioOf(r) != scenarioOf(runs[0]) {
 			w = append(w, fmt.Sprintf("%s: %s is scenario %q, not %q like %s", side, r.Dir, scenarioOf(r), scenarioOf(runs[0]), runs[0].Dir))
@@ -211,15 +232,15 @@ func collect(r *Run, emit func(key, group, stat, unit string, higher bool, v flo
 			st := sp.ops[op]
 			var secsOK []float64
 			perSec := map[string][]float64{}
-			for _, s := range r.Samples {
-				if t := s.T.UnixNano(); t < sp.start || t >= sp.end {
+			for i, s := range r.Samples {
+				if t := s.T.UnixNano(); t < sp.start || t >= sp.end || r.isDrain(i) {
 					continue
 				}
 				o, ok := s.Ops[op]
 				if !ok {
 					continue
 				}
-				secsOK = append(secsOK, float64(o.Count-o.Errors))
+				secsOK = append(secsOK, float64(o.Count-o.Errors)/interval(s))
 				if o.Count-o.Errors > 0 {
 					perSec["p50"] = append(perSec["p50"], o.P50)
 					perSec["p99"] = append(perSec["p99"], o.P99)
@@ -246,9 +267,23 @@ func collect(r *Run, emit func(key, group, stat, unit string, higher bool, v flo
 		if fr.LeaderElectedMs != nil || !f.Leader.IsZero() {
 			emit(base+"leader_elected", "recovery", "leader_elected", "ms", false, never(fr.LeaderElectedMs), nil)
 		}
+		// The stall windows keep their old names (unavailable: failed or
+		// slower than unavailable_after, as DESIGN defines it); the error
+		// windows count failed requests only.
 		emit(base+"write_unavailable", "recovery", "write_unavailable", "ms", false, fr.WriteUnavailableMs, nil)
+		emit(base+"write_errors", "recovery", "write_errors", "ms", false, fr.WriteErrorWindowMs, nil)
 		emit(base+"read_unavailable", "recovery", "read_unavailable", "ms", false, fr.ReadUnavailableMs, nil)
-		emit(base+"healed", "recovery", "healed", "ms", false, never(fr.HealedMs), nil)
+		emit(base+"read_errors", "recovery", "read_errors", "ms", false, fr.ReadErrorWindowMs, nil)
+		// Degraded is never healed, as the runner counts it.
+		healed := never(fr.HealedMs)
+		if fr.Degraded != "" {
+			healed = math.Inf(1)
+		}
+		emit(base+"healed", "recovery", "healed", "ms", false, healed, nil)
+	}
+	if r.HasSummary && (r.Summary.HarnessRequests > 0 || r.Summary.HarnessRequestsPerS > 0) {
+		emit("harness/requests_per_s", "harness", "harness_rate", "req/s", false, r.Summary.HarnessRequestsPerS, nil)
+		emit("harness/quiet_requests_per_s", "harness", "harness_quiet_rate", "req/s", false, r.Summary.HarnessQuietPerS, nil)
 	}
 }
 
@@ -320,6 +355,20 @@ func (c *Comparison) threshold(row *Row) float64 {
 	return c.Opts.MaxRegression
 }
 
+// observerWarning says when the two sides were observed differently: the
+// harness's own requests are part of the experiment (probes cost the
+// cluster CPU), so recovery and latency figures of runs whose observers
+// differ by more than half are not like for like.
+func (c *Comparison) observerWarning(row *Row) {
+	a, b := row.CenterA, row.CenterB
+	if row.Key != "harness/quiet_requests_per_s" || max(a, b) < 1 {
+		return
+	}
+	if min(a, b) < max(a, b)/1.5 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("the harness's own traffic outside faults differs: A %.1f req/s, B %.1f req/s; figures may not be like for like", a, b))
+	}
+}
+
 func (c *Comparison) judge(row *Row) {
 	row.CenterA, row.CenterB = median(row.A), median(row.B)
 	row.SpreadA, row.SpreadB = spread(row.A), spread(row.B)
@@ -335,6 +384,11 @@ func (c *Comparison) judge(row *Row) {
 		}
 	default:
 		row.DeltaPct = (b - a) / a * 100
+	}
+	row.P = math.NaN()
+	if row.Group == "harness" {
+		row.Note = "the harness's own traffic: not judged"
+		return
 	}
 
 	// Which way is worse, and by how much in absolute terms.
@@ -484,6 +538,9 @@ func (row Row) verdict() string {
 }
 
 func (row Row) thresholdString() string {
+	if row.Group == "harness" {
+		return "—"
+	}
 	if row.Threshold < 0 {
 		return "off"
 	}

@@ -191,7 +191,7 @@ func overlayChart(op string, a, b []*Run) timeChart {
 			var xs, p50, p99 []float64
 			for _, s := range r.Samples {
 				st := s.Ops[op]
-				xs = append(xs, secs(s.T, r.Start)+0.5)
+				xs = append(xs, secs(s.T, r.Start)+interval(s)/2)
 				if st.Count-st.Errors <= 0 {
 					p50, p99 = append(p50, math.NaN()), append(p99, math.NaN())
 					continue

@@ -42,11 +42,22 @@ func TestCompareSameScenario(t *testing.T) {
 	if c.Regressed() {
 		t.Errorf("two runs of the same scenario regressed at 10%%: %v", regressed(c))
 	}
-	if len(c.Rows) < 80 {
-		t.Errorf("%d rows; want per op × (run + 7 phases) × 5 figures + 7 recovery", len(c.Rows))
+	// 2 ops × (run + 4 phases) × 5 figures, 11 recovery rows (fault 1
+	// did not hit the leader: no leader_elected), 2 harness rows.
+	if len(c.Rows) != 63 {
+		t.Errorf("%d rows; want 2 ops × (run + 4 phases) × 5 figures + 11 recovery + 2 harness = 63", len(c.Rows))
 	}
 	if c.Rows[0].Group != "recovery" {
 		t.Error("recovery rows should come first")
+	}
+	keys := map[string]Row{}
+	for _, r := range c.Rows {
+		keys[r.Key] = r
+	}
+	for _, k := range []string{"fault#2 kill/write_unavailable", "fault#2 kill/write_errors", "fault#1 spot_reclaim/read_errors", "harness/quiet_requests_per_s"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("no row %s", k)
+		}
 	}
 	var md, tbl, html bytes.Buffer
 	c.WriteMarkdown(&md)

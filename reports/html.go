@@ -81,18 +81,27 @@ type page struct {
 	OpTotals []opRow
 	Files    []fileRow
 	Ledger   LedgerVerdict
+
+	Checks           []checkLine
+	Final            finalView
+	UnavailableAfter string
+	NotLinearizable  bool
 }
 
 type recoveryRow struct {
-	F        Fault
-	At       string // offset from start
-	T        string // RFC 3339, for tests and tooltips
-	Notice   string
-	Leader   string
-	WriteUn  string
-	ReadUn   string
-	Healed   string
-	Unhealed bool
+	F      Fault
+	At     string // offset from start
+	T      string // RFC 3339, for tests and tooltips
+	Notice string
+	recoveryCells
+}
+
+// checkLine is one line of the checks section.
+type checkLine struct {
+	ID, Text  string
+	Bad, Warn bool
+	Link      string // a file of the run directory the line refers to
+	Detail    string
 }
 
 type phaseRow struct {
@@ -188,24 +197,16 @@ func buildPage(r *Run) (*page, error) {
 	}
 
 	for _, f := range r.Faults {
-		fr := f.Result
-		row := recoveryRow{F: f, At: clock(secs(f.Start, r.Start)), T: f.Start.UTC().Format(time.RFC3339Nano),
-			Leader: fmtMsPtr(fr.LeaderElectedMs), WriteUn: fmtMs(fr.WriteUnavailableMs), ReadUn: fmtMs(fr.ReadUnavailableMs),
-			Healed: fmtMsPtr(fr.HealedMs), Unhealed: fr.HealedMs == nil}
+		row := recoveryRow{F: f, At: clock(secs(f.Start, r.Start)), T: f.Start.UTC().Format(time.RFC3339Nano), recoveryCells: recoveryOf(f)}
 		if !f.Notice.IsZero() {
 			row.Notice = fmtMs(durMs(f.Start.Sub(f.Notice))) + " before"
 		}
-		if fr.LeaderElectedMs == nil {
-			row.Leader = "— (leader not hit)"
-			if f.Result.WriteUnavailableMs > 0 && !f.Leader.IsZero() {
-				row.Leader = "—"
-			}
-		}
-		if row.Unhealed {
-			row.Healed = "never healed"
-		}
 		pg.Recovery = append(pg.Recovery, row)
 	}
+	pg.UnavailableAfter = fmtMs(r.unavailableAfterMs())
+	pg.Checks = checkLines(r)
+	pg.Final = finalOf(r)
+	pg.NotLinearizable = r.Summary.Linearizable != nil && !*r.Summary.Linearizable
 	for _, p := range r.Summary.Phases {
 		ops := sortedOps(p.Ops)
 		for i, op := range ops {
@@ -336,4 +337,29 @@ func renderHTML(pg *page) ([]byte, error) {
 		return nil, fmt.Errorf("report.html: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// checkLines are the run's checks beyond latency: the ledger, the
+// linearizability of the sampled keys, the generator, the observer.
+func checkLines(r *Run) []checkLine {
+	l := r.Ledger
+	led := checkLine{ID: "check-ledger"}
+	switch {
+	case l.Unverified():
+		led.Text, led.Bad = fmt.Sprintf("ledger: %d acknowledged writes, %s", l.Acked, l.Why), true
+	case l.Lost > 0:
+		led.Text, led.Bad = fmt.Sprintf("ledger: %d acknowledged writes, %d LOST", l.Acked, l.Lost), true
+	default:
+		led.Text = fmt.Sprintf("ledger: %d acknowledged writes, all read back, 0 lost", l.Acked)
+	}
+	if l.Duplicates > 0 {
+		led.Text += fmt.Sprintf("; %d duplicate versions (one key and version acknowledged twice with different values)", l.Duplicates)
+		led.Bad = true
+	}
+	lt, lbad, link := linearizableText(r)
+	lin := checkLine{ID: "check-linearizable", Text: lt, Bad: lbad, Link: link}
+	gen := checkLine{ID: "check-generator", Text: generatorText(r), Bad: len(r.Summary.Invalid) > 0}
+	ht, hwarn := harnessText(r)
+	har := checkLine{ID: "check-harness", Text: ht, Warn: hwarn, Detail: harnessByKind(r)}
+	return []checkLine{led, lin, gen, har}
 }

@@ -33,6 +33,7 @@ type junitSuite struct {
 	Timestamp  string          `xml:"timestamp,attr,omitempty"`
 	Properties []junitProperty `xml:"properties>property,omitempty"`
 	Cases      []junitCase     `xml:"testcase"`
+	SystemOut  *junitText      `xml:"system-out,omitempty"` // after the test cases, as the schema orders them
 }
 
 type junitProperty struct {
@@ -66,8 +67,11 @@ type junitSkipped struct {
 func secStr(s float64) string { return fmt.Sprintf("%.3f", finite(s)) }
 
 // JUnit renders junit.xml: one test case per expectation, one per fault's
-// recovery, one for the ledger (unless an expectation already covers lost
-// writes) and, for a run cut short, a failed "run completed".
+// recovery, one for the ledger (unless a failed expectation already says
+// what it would), a failed "generator kept its schedule" for an INVALID
+// run, a failed "histories linearizable" for a violation no expectation
+// reports and, for a run cut short, a failed "run completed". Nothing is
+// ever skipped: a check whose input could not be measured fails.
 func JUnit(r *Run) ([]byte, error) {
 	scen := firstNonEmpty(r.Meta.Scenario, r.Summary.Scenario, "run")
 	cls := "vaultstorm." + scen
@@ -85,18 +89,23 @@ func JUnit(r *Run) ([]byte, error) {
 		}
 	}
 
-	coversLost := false
+	covers := map[string]bool{} // what a failed expectation already reports
 	var healedWant string
 	for _, e := range r.Summary.Expectations {
 		c := junitCase{Name: e.Name, Classname: cls + ".expectations", Time: "0",
 			SystemOut: &junitText{fmt.Sprintf("%s: got %s, want %s", e.Name, e.Got, e.Want)}}
+		for _, k := range []string{"lost", "lineariz", "generator"} {
+			if strings.Contains(e.Name, k) {
+				covers[k] = covers[k] || !e.Passed
+				if k == "lost" {
+					covers["lost-case"] = true
+				}
+			}
+		}
 		if !e.Passed {
 			c.Failure = &junitFailure{Type: "expectation",
 				Message: fmt.Sprintf("%s: measured %s, threshold %s", e.Name, e.Got, e.Want),
 				Text:    fmt.Sprintf("expectation %s failed in %s\nmeasured:  %s\nthreshold: %s\n", e.Name, r.Dir, e.Got, e.Want)}
-		}
-		if strings.Contains(e.Name, "lost") {
-			coversLost = true
 		}
 		if strings.Contains(e.Name, "heal") {
 			healedWant = e.Want
@@ -104,21 +113,26 @@ func JUnit(r *Run) ([]byte, error) {
 		s.Cases = append(s.Cases, c)
 	}
 
+	harness := harnessFull(r)
 	for _, f := range r.Faults {
 		fr := f.Result
+		rc := recoveryOf(f)
 		c := junitCase{Name: fmt.Sprintf("fault %s recovers", f.Label()), Classname: cls + ".recovery", Time: "0"}
-		out := fmt.Sprintf("injected at %s (+%s)\nleader elected after: %s\nwrites unavailable: %s\nreads unavailable: %s\nhealed after: %s\n",
-			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), fmtMsPtr(fr.LeaderElectedMs),
-			fmtMs(fr.WriteUnavailableMs), fmtMs(fr.ReadUnavailableMs), fmtMsPtr(fr.HealedMs))
+		out := fmt.Sprintf("injected at %s (+%s)\n%s%s\n",
+			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), rc.Text(), harness)
 		c.SystemOut = &junitText{out}
 		threshold := "healed before the run ended"
 		if healedWant != "" {
 			threshold = "healed_within " + healedWant
 		}
-		if fr.HealedMs != nil {
+		switch {
+		case fr.HealedMs != nil && fr.Degraded == "":
 			c.Time = secStr(*fr.HealedMs / 1000)
-		} else {
+		default:
 			measured := fmt.Sprintf("not healed %s after injection, when the run ended", fmtMs(durMs(r.End.Sub(f.Start))))
+			if fr.Degraded != "" {
+				measured = fr.Degraded + ", never whole again"
+			}
 			c.Failure = &junitFailure{Type: "recovery",
 				Message: fmt.Sprintf("fault %s: measured %s; threshold %s", f.Label(), measured, threshold),
 				Text:    out}
@@ -126,21 +140,43 @@ func JUnit(r *Run) ([]byte, error) {
 		s.Cases = append(s.Cases, c)
 	}
 
-	if !coversLost {
-		c := junitCase{Name: "no acknowledged write lost", Classname: cls + ".ledger", Time: "0"}
+	// The ledger: its own case unless an expectation covers lost writes;
+	// and always when the ledger is not verified or lost writes and no
+	// failed expectation says so (an older summary's lost_writes passed
+	// on a read-back that never finished).
+	l := r.Ledger
+	if !covers["lost-case"] || (l.Unverified() || l.Lost > 0) && !covers["lost"] {
+		c := junitCase{Name: "no acknowledged write lost", Classname: cls + ".ledger", Time: "0",
+			SystemOut: &junitText{fmt.Sprintf("%d acknowledged writes, %d lost, %d unknown outcomes, verified %v\n", l.Acked, l.Lost, l.Unknown, l.Verified)}}
 		switch {
-		case !r.Ledger.Verified:
-			c.Skipped = &junitSkipped{Message: fmt.Sprintf("not verified: the run ended before reading back %d acknowledged writes", r.Ledger.Acked)}
-		case r.Ledger.Lost > 0:
-			keys := r.Ledger.LostKeys
+		case l.Lost > 0:
+			keys := l.LostKeys
 			if len(keys) > 20 {
 				keys = append(keys[:20:20], "…")
 			}
 			c.Failure = &junitFailure{Type: "data-loss",
-				Message: fmt.Sprintf("measured %d of %d acknowledged writes lost; threshold 0", r.Ledger.Lost, r.Ledger.Acked),
+				Message: fmt.Sprintf("measured %d of %d acknowledged writes lost; threshold 0", l.Lost, l.Acked),
 				Text:    "lost keys: " + strings.Join(keys, ", ")}
+		case l.Unverified():
+			c.Failure = &junitFailure{Type: "unverified",
+				Message: fmt.Sprintf("%s; threshold: every acknowledged write read back", l.Why),
+				Text:    fmt.Sprintf("%d acknowledged writes were not all read back, so their loss is unknown, not zero.\n", l.Acked)}
 		}
 		s.Cases = append(s.Cases, c)
+	}
+	if lin := r.Summary.Linearizable; lin != nil && !*lin && !covers["lineariz"] {
+		t, _, link := linearizableText(r)
+		if link != "" {
+			t += "\nsee " + link + " in the run directory"
+		}
+		s.Cases = append(s.Cases, junitCase{Name: "histories linearizable", Classname: cls + ".history", Time: "0",
+			Failure: &junitFailure{Type: "linearizability", Message: "measured not linearizable; threshold linearizable", Text: t}})
+	}
+	if inv := r.Summary.Invalid; len(inv) > 0 && !covers["generator"] {
+		s.Cases = append(s.Cases, junitCase{Name: "generator kept its schedule", Classname: cls + ".run", Time: "0",
+			Failure: &junitFailure{Type: "invalid",
+				Message: "INVALID: the harness, not Vault, fell behind: " + strings.Join(inv, "; "),
+				Text:    generatorText(r) + "\nNothing this run measured speaks for Vault.\n"}})
 	}
 	if r.Partial {
 		s.Cases = append(s.Cases, junitCase{Name: "run completed", Classname: cls + ".run", Time: s.Time,
@@ -148,6 +184,8 @@ func JUnit(r *Run) ([]byte, error) {
 				Message: fmt.Sprintf("run cut short after %s: measured no end time in meta.json; threshold a completed run", clock(secs(r.End, r.Start))),
 				Text:    "The harness stopped before the end of the run (killed or crashed). Expectations were not checked."}})
 	}
+	lt, _, _ := linearizableText(r)
+	s.SystemOut = &junitText{fmt.Sprintf("verdict: %s\n%s\n%s\n%s\n%s\n", r.Verdict().Text, lt, generatorText(r), harness, finalOf(r).Text())}
 
 	for _, c := range s.Cases {
 		s.Tests++

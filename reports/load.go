@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -50,6 +51,12 @@ type Run struct {
 	Faults   []Fault
 	Lanes    []Lane
 	Metrics  map[string][]metrics.Point
+	// Nodes is every node the run saw: named by an event (a fault's
+	// targets, a leader, a state change, a replacement) or owning a metrics
+	// file, in natural order (node2 before node10). Node lanes and metric
+	// series follow it, so a replacement that joined mid-run is drawn too,
+	// and a node keeps its colour on every chart.
+	Nodes []string
 
 	Start, End time.Time // the time axis of every chart
 	Ledger     LedgerVerdict
@@ -104,8 +111,20 @@ type Seg struct {
 type LedgerVerdict struct {
 	Acked, Lost, Unknown int64
 	LostKeys             []string
-	Verified             bool // false: the run ended before verify; Lost is unknown
+	// Verified is summary.json's verified: every key of the ledger was
+	// read back. When false, Lost is unknown, not zero.
+	Verified             bool
+	KeysRead, KeysToRead int64
+	VerifyError          string
+	Duplicates           int64 // (key, version) acknowledged twice with different values
+	// Why says, when the ledger is not verified, how far the read-back
+	// got: "NOT VERIFIED: 12 of 1000 keys read back: no leader".
+	Why string
 }
+
+// Unverified reports whether acknowledged writes were not all read back:
+// their loss is unknown, which no verdict may count as zero.
+func (l LedgerVerdict) Unverified() bool { return !l.Verified && l.Acked > 0 }
 
 // opOrder sorts the usual operations first, anything else by name.
 func opOrder(ops []string) {
@@ -176,6 +195,7 @@ func Load(dir string) (*Run, error) {
 	}
 
 	r.timeAxis()
+	r.collectNodes()
 	r.buildFaults()
 	r.buildLanes()
 	phases := r.Summary.Phases
@@ -464,10 +484,16 @@ func msDur(ms float64) time.Duration { return time.Duration(ms * float64(time.Mi
 func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // deriveFault measures a fault from events and samples, as the runner would
-// have in summary.json: leader and heal times from events, unavailability
-// from write_ok or else from whole seconds in which an operation only failed.
+// have in summary.json: the leader from leader events (the runner's carry
+// no fault index: the first leader after the injection that is none of the
+// fault's nodes, when one of them led), heal from a healed event (the
+// runner writes those only at the end, so a cut-short run has none), and
+// the unavailability windows at 1 s resolution from the samples.
 func (r *Run) deriveFault(f *Fault) rundir.FaultResult {
 	fr := rundir.FaultResult{Kind: f.Kind, Nodes: f.Nodes, At: f.Start, End: f.End}
+	if f.Leader.IsZero() {
+		f.Leader = r.leaderElected(f.Start, f.Nodes)
+	}
 	if !f.Leader.IsZero() {
 		v := durMs(f.Leader.Sub(f.Start))
 		fr.LeaderElectedMs = &v
@@ -477,26 +503,72 @@ func (r *Run) deriveFault(f *Fault) rundir.FaultResult {
 		fr.HealedMs = &v
 	}
 	end := f.BandEnd(r.End)
+	thr := r.unavailableAfterMs()
+	fr.WriteErrorWindowMs = r.unavailableRunMs("write", f.Start, end, -1)
+	fr.ReadErrorWindowMs = r.unavailableRunMs("read", f.Start, end, -1)
+	fr.WriteUnavailableMs = max(fr.WriteErrorWindowMs, r.unavailableRunMs("write", f.Start, end, thr))
+	fr.ReadUnavailableMs = max(fr.ReadErrorWindowMs, r.unavailableRunMs("read", f.Start, end, thr))
 	if !f.WriteOK.IsZero() {
-		fr.WriteUnavailableMs = durMs(f.WriteOK.Sub(f.Start))
-	} else {
-		fr.WriteUnavailableMs = r.failedRunMs("write", f.Start, end)
+		// write_ok ends the failures the runner saw, at full resolution.
+		fr.WriteErrorWindowMs = durMs(f.WriteOK.Sub(f.Start))
+		fr.WriteUnavailableMs = max(fr.WriteUnavailableMs, fr.WriteErrorWindowMs)
 	}
-	fr.ReadUnavailableMs = r.failedRunMs("read", f.Start, end)
 	return fr
 }
 
-// failedRunMs is the longest run of seconds in [from, to] in which op had
-// errors and no success: a 1 s-resolution stand-in for the probe-based
-// window when summary.json is missing.
-func (r *Run) failedRunMs(op string, from, to time.Time) float64 {
+// unavailableAfterMs is the run's unavailable_after, 1 s by default.
+func (r *Run) unavailableAfterMs() float64 {
+	if v := r.Summary.UnavailableAfterMs; v > 0 {
+		return v
+	}
+	return 1000
+}
+
+// leaderElected is when a node other than excluded was first seen leading
+// after from, provided one of excluded led at from; zero otherwise (the
+// fault did not hit the leader, or no new leader was seen).
+func (r *Run) leaderElected(from time.Time, excluded []string) time.Time {
+	isLeaderEvent := func(e rundir.Event) bool {
+		return e.Node != "" && (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState && e.State == "leader")
+	}
+	hit := false
+	for _, e := range r.Events {
+		if e.T.After(from) {
+			break
+		}
+		if isLeaderEvent(e) {
+			hit = slices.Contains(excluded, e.Node)
+		}
+	}
+	if !hit {
+		return time.Time{}
+	}
+	for _, e := range r.Events {
+		if !e.T.Before(from) && isLeaderEvent(e) && !slices.Contains(excluded, e.Node) {
+			return e.T
+		}
+	}
+	return time.Time{}
+}
+
+// unavailableRunMs is the longest run of seconds in [from, to] in which op
+// was unavailable: a 1 s-resolution stand-in for the runner's windows when
+// summary.json is missing. With thrMs < 0 a second counts only when every
+// request failed (the error window); else also when its median took
+// thrMs or longer (the stall window: samples keep no minimum, so "most
+// requests stalled" is the closest a second's figures can say).
+func (r *Run) unavailableRunMs(op string, from, to time.Time, thrMs float64) float64 {
 	best, cur := 0, 0
 	for _, s := range r.Samples {
 		if s.T.Add(time.Second).Before(from) || s.T.After(to) {
 			continue
 		}
 		st, ok := s.Ops[op]
-		if ok && st.Errors > 0 && st.Errors >= st.Count {
+		down := ok && st.Count > 0 && st.Errors >= st.Count
+		if thrMs >= 0 && ok && st.Count > 0 && st.P50 >= thrMs {
+			down = true
+		}
+		if down {
 			cur++
 			best = max(best, cur)
 		} else {
@@ -506,8 +578,68 @@ func (r *Run) failedRunMs(op string, from, to time.Time) float64 {
 	return float64(best) * 1000
 }
 
+// collectNodes gathers every node named by an event or owning a metrics
+// file.
+func (r *Run) collectNodes() {
+	seen := map[string]bool{}
+	add := func(n string) {
+		n = strings.TrimSpace(n)
+		if n != "" && !seen[n] {
+			seen[n] = true
+			r.Nodes = append(r.Nodes, n)
+		}
+	}
+	for _, e := range r.Events {
+		for _, n := range strings.Split(e.Node, ",") {
+			add(n)
+		}
+	}
+	for n := range r.Metrics {
+		add(n)
+	}
+	sort.SliceStable(r.Nodes, func(i, j int) bool { return naturalLess(r.Nodes[i], r.Nodes[j]) })
+}
+
+// nodeColor is a node's colour on every chart of the report.
+func (r *Run) nodeColor(node string) int {
+	if i := slices.Index(r.Nodes, node); i >= 0 {
+		return i
+	}
+	return len(r.Nodes)
+}
+
+// interval is a sample's length in seconds: 1, except the load's last,
+// partial sample (and a tick the flusher took late).
+func interval(s rundir.Sample) float64 {
+	if s.Interval > 0 {
+		return s.Interval
+	}
+	return 1
+}
+
+// isDrain reports whether samples[i] is the load's last, partial sample:
+// shorter than a second, and the last one. It holds what completed between
+// the last full second and the end of the drain, mostly the requests in
+// flight when the schedule stopped (sent during the seconds before), so
+// its count over its length is rate × latency ÷ length, not a rate: 9
+// writes in 0.088 s at 40 writes/s read as 102 writes/s. No correction
+// recovers the rate from that sample alone, so rate figures (throughput
+// charts, per-second samples in compare) leave it out; its requests are
+// still counted in every total and its latencies are still charted.
+func (r *Run) isDrain(i int) bool {
+	s := r.Samples[i]
+	return i == len(r.Samples)-1 && s.Interval > 0 && s.Interval < 0.999
+}
+
 func (r *Run) buildLanes() {
 	idx := map[string]int{}
+	// Every node the run saw gets a lane, even one with no state event
+	// (seen only as a fault's target or in metrics): blank is "not
+	// observed", which is what the run knows of it.
+	for _, n := range r.Nodes {
+		idx[n] = len(r.Lanes)
+		r.Lanes = append(r.Lanes, Lane{Node: n})
+	}
 	for _, e := range r.Events {
 		if e.Kind != rundir.EvNodeState || e.Node == "" {
 			continue
@@ -593,7 +725,10 @@ func (r *Run) deriveSummary(phases []rundir.PhaseStats, ph []map[string]*hdr.His
 	s.Ops = map[string]rundir.OpStats{}
 	dur := r.End.Sub(r.Start).Seconds()
 	if len(r.Samples) > 0 {
-		dur = float64(len(r.Samples))
+		dur = 0
+		for _, smp := range r.Samples {
+			dur += interval(smp)
+		}
 	}
 	s.Duration = dur
 	for _, op := range r.Ops {
@@ -690,12 +825,12 @@ func (r *Run) phaseWindows() []rundir.PhaseStats {
 func (r *Run) phaseStats(p rundir.PhaseStats, merged map[string]*hdr.Histogram) rundir.PhaseStats {
 	start, end := p.Start, p.End
 	p.Ops = map[string]rundir.OpStats{}
-	secs := 0
+	secs := 0.0
 	for _, smp := range r.Samples {
 		if smp.T.Before(start) || !smp.T.Before(end) {
 			continue
 		}
-		secs++
+		secs += interval(smp)
 		for op, o := range smp.Ops {
 			st := p.Ops[op]
 			addCounts(&st, o)
@@ -706,7 +841,7 @@ func (r *Run) phaseStats(p rundir.PhaseStats, merged map[string]*hdr.Histogram) 
 		// Counts come in whole seconds of samples, so the rate is per
 		// sampled second, not per the phase's exact length.
 		if secs > 0 {
-			st.Rate = float64(st.Count) / float64(secs)
+			st.Rate = float64(st.Count) / secs
 		}
 		if h := merged[op]; h != nil {
 			fillPercentiles(&st, h, r.PerMs)
@@ -719,8 +854,24 @@ func (r *Run) phaseStats(p rundir.PhaseStats, merged map[string]*hdr.Histogram) 
 func (r *Run) ledgerVerdict() error {
 	s := r.Summary
 	if r.HasSummary {
-		r.Ledger = LedgerVerdict{Acked: s.AckedWrites, Lost: s.LostWrites, Unknown: s.UnknownWrites,
-			LostKeys: s.LostKeys, Verified: true}
+		// Only summary.json's own verified says the read-back finished:
+		// a summary written after a failed or cut-short read-back has
+		// lost_writes 0 and means "unknown".
+		v := LedgerVerdict{Acked: s.AckedWrites, Lost: s.LostWrites, Unknown: s.UnknownWrites,
+			LostKeys: s.LostKeys, Verified: s.Verified, KeysRead: s.KeysRead, KeysToRead: s.KeysToRead,
+			VerifyError: s.VerifyError, Duplicates: s.DuplicateVersions}
+		if !v.Verified {
+			switch {
+			case v.KeysToRead > 0:
+				v.Why = fmt.Sprintf("NOT VERIFIED: %d of %d keys read back", v.KeysRead, v.KeysToRead)
+			default:
+				v.Why = "NOT VERIFIED: the read-back of the acknowledged writes did not run or did not finish"
+			}
+			if v.VerifyError != "" {
+				v.Why += ": " + v.VerifyError
+			}
+		}
+		r.Ledger = v
 		return nil
 	}
 	// Without summary.json nothing was read back: count what the ledger
@@ -738,6 +889,7 @@ func (r *Run) ledgerVerdict() error {
 	if err != nil {
 		return err
 	}
+	v.Why = "NOT VERIFIED: the run ended before the read-back (no summary.json)"
 	r.Ledger = v
 	r.Summary.AckedWrites, r.Summary.UnknownWrites = v.Acked, v.Unknown
 	return nil
@@ -748,13 +900,53 @@ type Verdict struct {
 	Known  bool // false when the run has no expectations and no summary
 	Passed bool
 	Failed []rundir.Expectation
-	Text   string // PASS, FAIL, PARTIAL, NO VERDICT
+	// Reasons are failures no failed expectation already states: an
+	// unverified ledger, lost writes, a history that is not linearizable.
+	Reasons []string
+	// Invalid is summary.json's invalid: the generator fell behind its
+	// schedule, so nothing the run measured can be trusted.
+	Invalid []string
+	Text    string // PASS, FAIL, INVALID, PARTIAL, NO VERDICT
 }
 
-// Verdict decides from summary.json's expectations; a partial run never
-// passes (its expectations were never checked).
+// Class is the verdict's CSS class in report.html.
+func (v Verdict) Class() string {
+	switch v.Text {
+	case "PASS":
+		return "pass"
+	case "PARTIAL":
+		return "partial"
+	case "INVALID":
+		return "invalid"
+	case "NO VERDICT":
+		return "unknown"
+	}
+	return "fail"
+}
+
+// InvalidText is the INVALID banner: whose fault it is, and why.
+func (v Verdict) InvalidText() string {
+	if len(v.Invalid) == 0 {
+		return ""
+	}
+	return "the harness, not Vault, fell behind: " + strings.Join(v.Invalid, "; ")
+}
+
+// Verdict decides from summary.json's expectations, and never passes what
+// it cannot vouch for: a partial run (its expectations were never
+// checked), an INVALID run (its generator fell behind), acknowledged writes
+// that were not all read back, lost writes, a history found not
+// linearizable.
 func (r *Run) Verdict() Verdict {
 	v := Verdict{}
+	covered := func(sub string) bool {
+		for _, e := range v.Failed {
+			if strings.Contains(e.Name, sub) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, e := range r.Summary.Expectations {
 		if !e.Passed {
 			v.Failed = append(v.Failed, e)
@@ -768,10 +960,30 @@ func (r *Run) Verdict() Verdict {
 	case r.HasSummary:
 		v.Known, v.Passed = true, r.Summary.LostWrites == 0
 	}
-	if r.Ledger.Lost > 0 {
+	fail := func(covers, reason string) {
 		v.Known, v.Passed = true, false
+		if !covered(covers) {
+			v.Reasons = append(v.Reasons, reason)
+		}
+	}
+	if l := r.Ledger; l.Lost > 0 {
+		fail("lost", fmt.Sprintf("%d of %d acknowledged writes LOST", l.Lost, l.Acked))
+	}
+	// Whatever an (older) summary's expectations said: acknowledged
+	// writes that were not all read back are not "nothing lost".
+	if r.Ledger.Unverified() {
+		fail("lost", r.Ledger.Why)
+	}
+	if l := r.Summary.Linearizable; l != nil && !*l {
+		fail("lineariz", "NOT LINEARIZABLE: "+orDash(r.Summary.Linearizability))
+	}
+	if len(r.Summary.Invalid) > 0 {
+		v.Known, v.Passed = true, false
+		v.Invalid = r.Summary.Invalid
 	}
 	switch {
+	case len(v.Invalid) > 0:
+		v.Text = "INVALID"
 	case r.Partial:
 		v.Known, v.Passed, v.Text = true, false, "PARTIAL"
 	case !v.Known:

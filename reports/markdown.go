@@ -11,7 +11,7 @@ import (
 func Markdown(r *Run) string {
 	var b strings.Builder
 	v := r.Verdict()
-	icon := map[string]string{"PASS": "✅", "FAIL": "❌", "PARTIAL": "⚠️", "NO VERDICT": "❔"}[v.Text]
+	icon := map[string]string{"PASS": "✅", "FAIL": "❌", "INVALID": "⛔", "PARTIAL": "⚠️", "NO VERDICT": "❔"}[v.Text]
 	fmt.Fprintf(&b, "## %s %s — %s\n\n", icon, v.Text, orDash(firstNonEmpty(r.Meta.Scenario, r.Summary.Scenario)))
 	var facts []string
 	for _, f := range []string{
@@ -23,8 +23,14 @@ func Markdown(r *Run) string {
 		}
 	}
 	b.WriteString(strings.Join(facts, " · ") + "\n\n")
+	if len(v.Invalid) > 0 {
+		fmt.Fprintf(&b, "> **INVALID**: %s. Nothing this run measured speaks for Vault.\n\n", mdText(v.InvalidText()))
+	}
 	if r.Partial {
 		fmt.Fprintf(&b, "> **PARTIAL RUN**: cut short after %s; expectations not checked, lost writes not verified.\n\n", clock(secs(r.End, r.Start)))
+	}
+	for _, x := range v.Reasons {
+		fmt.Fprintf(&b, "> **%s**\n\n", mdText(x))
 	}
 	if len(r.Summary.Expectations) > 0 {
 		b.WriteString("| expectation | want | got | result |\n|---|---|---|---|\n")
@@ -38,15 +44,16 @@ func Markdown(r *Run) string {
 		b.WriteString("\n")
 	}
 	if len(r.Faults) > 0 {
-		b.WriteString("### Recovery\n\n| # | fault | nodes | injected at | leader elected | writes unavailable | reads unavailable | healed |\n|---|---|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "### Recovery\n\nErrors: longest run of failed requests; stall: failed or slower than %s (unavailable_after).\n\n", fmtMs(r.unavailableAfterMs()))
+		b.WriteString("| # | fault | nodes | injected at | leader elected | write errors | write stall | read errors | read stall | healed |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range r.Faults {
-			fr := f.Result
-			healed := fmtMsPtr(fr.HealedMs)
-			if fr.HealedMs == nil {
-				healed = "**never**"
+			c := recoveryOf(f)
+			healed := c.Healed
+			if c.Unhealed {
+				healed = "**" + healed + "**"
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s |\n", f.Index, mdCell(f.Kind), mdCell(strings.Join(f.Nodes, ", ")),
-				clock(secs(f.Start, r.Start)), fmtMsPtr(fr.LeaderElectedMs), fmtMs(fr.WriteUnavailableMs), fmtMs(fr.ReadUnavailableMs), healed)
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.Index, mdCell(f.Kind), mdCell(strings.Join(f.Nodes, ", ")),
+				clock(secs(f.Start, r.Start)), mdCell(c.Leader), c.WriteErr, c.WriteStall, c.ReadErr, c.ReadStall, mdCell(healed))
 		}
 		b.WriteString("\n")
 	}
@@ -63,22 +70,48 @@ func Markdown(r *Run) string {
 				st.Count, st.Errors, finite(st.Rate), fmtMs(st.P50), fmtMs(st.P99), fmtMs(st.P999), fmtMs(st.Max))
 		}
 	}
-	b.WriteString("\n")
+	b.WriteString("\n### Checks\n\n")
 	l := r.Ledger
 	switch {
-	case !l.Verified:
-		fmt.Fprintf(&b, "**Ledger:** %d acknowledged writes, %d unknown; loss **not verified** (run cut short).\n", l.Acked, l.Unknown)
 	case l.Lost > 0:
 		keys := l.LostKeys
 		if len(keys) > 20 {
 			keys = append(keys[:20:20], "…")
 		}
-		fmt.Fprintf(&b, "**Ledger:** %d acknowledged writes, **%d LOST**, %d unknown. Lost keys: `%s`\n", l.Acked, l.Lost, l.Unknown, strings.Join(keys, "`, `"))
+		fmt.Fprintf(&b, "- **Ledger:** %d acknowledged writes, **%d LOST**, %d unknown. Lost keys: `%s`\n", l.Acked, l.Lost, l.Unknown, strings.Join(keys, "`, `"))
+	case !l.Verified:
+		fmt.Fprintf(&b, "- **Ledger:** %d acknowledged writes, %d unknown; **%s**.\n", l.Acked, l.Unknown, mdText(l.Why))
 	default:
-		fmt.Fprintf(&b, "**Ledger:** %d acknowledged writes, 0 lost, %d unknown.\n", l.Acked, l.Unknown)
+		fmt.Fprintf(&b, "- **Ledger:** %d acknowledged writes, 0 lost, %d unknown.\n", l.Acked, l.Unknown)
 	}
+	if l.Duplicates > 0 {
+		fmt.Fprintf(&b, "- **Duplicate versions: %d** (one key and version acknowledged twice with different values)\n", l.Duplicates)
+	}
+	lt, bad, link := linearizableText(r)
+	if bad {
+		lt = "**" + lt + "**"
+	}
+	if link != "" {
+		lt += " — `" + link + "` in the run directory"
+	}
+	fmt.Fprintf(&b, "- %s\n", mdText(lt))
+	gen := mdText(generatorText(r))
+	if len(r.Summary.Invalid) > 0 {
+		gen = "**" + gen + "**"
+	}
+	fmt.Fprintf(&b, "- %s\n", gen)
+	fmt.Fprintf(&b, "- %s\n", mdText(harnessFull(r)))
+	fv := finalOf(r)
+	ft := mdText(fv.Text())
+	if fv.Error != "" || fv.VotersShort || fv.AutopilotBad {
+		ft = "**" + ft + "**"
+	}
+	fmt.Fprintf(&b, "- %s\n", ft)
 	return b.String()
 }
+
+// mdText keeps a line of text from opening Markdown structure by accident.
+func mdText(s string) string { return strings.ReplaceAll(s, "\n", " ") }
 
 func prefixed(p, s string) string {
 	if s == "" {

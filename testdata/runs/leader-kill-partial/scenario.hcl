@@ -1,20 +1,26 @@
 # leader-kill (synthetic)
+name = "leader-kill"
+
 cluster {
-  nodes    = 5
-  provider = "process"
-  storage  = "raid0"
+  nodes = 5
 }
+
 load {
   rate     = 200
   duration = "120s"
 }
+
 fault "kill" {
   at     = "30s"
-  target = "vault-1"
+  target = "node1"
 }
+
 expect {
   max_unavailability = "10s"
   lost_writes        = 0
   healed_within      = "60s"
+  leader_within      = "10s"
   p99_during_fault   = "5s"
+  min_voters_after   = 5
+  linearizable       = true
 }
