@@ -24,4 +24,5 @@ expect {
   # the machine to itself and 2.3s when it shared it. Set yours from a
   # baseline run on your own hardware.
   p99                = "2s"
+  linearizable       = true
 }

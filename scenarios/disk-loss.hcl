@@ -29,4 +29,5 @@ expect {
   min_voters_after   = 5
   dead_peers_removed = true
   lost_writes        = 0
+  linearizable       = true
 }

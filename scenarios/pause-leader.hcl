@@ -26,4 +26,5 @@ expect {
   healed_within      = "1m"
   min_voters_after   = 5
   lost_writes        = 0
+  linearizable       = true
 }

@@ -27,4 +27,5 @@ expect {
   healed_within      = "4m"
   min_voters_after   = 5
   lost_writes        = 0
+  linearizable       = true
 }

@@ -32,14 +32,21 @@ func runCmd() *cobra.Command {
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
 		Long: `run is the main job. It stands up a fresh cluster (as 'up' does), drives the
 scenario's KV load, injects its faults on their schedule, probes every node
-every 50 ms to time leader elections, unavailability and healing, reads back
-every acknowledged write, judges the scenario's expectations, writes the run
+through one watcher (every 50 ms on the nodes a fault touches and on the
+leader from just before the fault until the cluster is whole again, every
+2 s otherwise) to time leader elections, unavailability and healing, reads
+back every acknowledged write, checks the sampled keys' histories for
+linearizability, judges the scenario's expectations, writes the run
 directory and its reports, and tears the cluster down (also on Ctrl-C).
 
 NAME is a built-in scenario (see 'vaultstorm scenarios'); FILE is your own HCL.
 
-Exit status: 0 when every expectation holds, 1 when one fails, 2 for bad
-input or a harness error.
+Exit status: 0 when every expectation holds, 1 when one fails (a figure
+that could not be measured - an unfinished read-back, no leader at the
+final check - fails its expectation), 2 for bad input or a harness error,
+3 when the run is INVALID: the load generator fell behind its own
+schedule (more than generator_late_sends of requests sent late, or a send
+later than generator_max_lag), so the run says nothing about Vault.
 
 The run directory (default runs/<UTC time>-<scenario>/) holds scenario.hcl
 (as run), events.jsonl, samples.jsonl, histograms.hlog, ledger.jsonl,
@@ -104,6 +111,9 @@ latency.hgrm.`,
 				}
 				return err
 			}
+			if len(res.Summary.Invalid) > 0 {
+				return &exitError{code: 3, err: fmt.Errorf("scenario %s INVALID: the harness, not Vault, fell behind (%s): nothing this run measured can be trusted; lower the rate or give the generator more CPU", sc.Name, strings.Join(res.Summary.Invalid, "; "))}
+			}
 			if res.Summary.Passed != nil && !*res.Summary.Passed {
 				return failed("scenario %s FAILED: see %s", sc.Name, filepath.Join(out, "report.html"))
 			}
@@ -127,13 +137,20 @@ func printRun(s rundir.Summary, out string) {
 	if len(s.Faults) > 0 {
 		fmt.Println("\nrecovery:")
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(w, "  #\tFAULT\tNODES\tLEADER ELECTED\tWRITES DOWN\tREADS DOWN\tHEALED")
+		fmt.Fprintln(w, "  #\tFAULT\tNODES\tLEADER ELECTED\tWRITES DOWN (errors)\tREADS DOWN (errors)\tHEALED")
 		for i, f := range s.Faults {
-			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\n", i+1, f.Kind, strings.Join(f.Nodes, ","),
-				optMs(f.LeaderElectedMs), msStr(f.WriteUnavailableMs), msStr(f.ReadUnavailableMs), optMs(f.HealedMs))
+			healed := optMs(f.HealedMs)
+			if f.HealedMs == nil && f.Degraded != "" {
+				healed = f.Degraded
+			}
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\n", i+1, f.Kind, strings.Join(f.Nodes, ","),
+				optMs(f.LeaderElectedMs), msStr(f.WriteUnavailableMs), msStr(f.WriteErrorWindowMs),
+				msStr(f.ReadUnavailableMs), msStr(f.ReadErrorWindowMs), healed)
 		}
 		w.Flush()
+		fmt.Printf("  (down: the longest run of requests that failed or took over %s; errors: failed ones only)\n", msStr(s.UnavailableAfterMs))
 	}
+	printObserved(s)
 	if len(s.Expectations) > 0 {
 		fmt.Println("\nexpectations:")
 		w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -151,6 +168,9 @@ func printRun(s rundir.Summary, out string) {
 		if !*s.Passed {
 			v = "FAILED"
 		}
+		if len(s.Invalid) > 0 {
+			v = "INVALID"
+		}
 		fmt.Printf("\n%s: %s %s\n", v, s.Scenario, filepath.Join(out, "report.html"))
 	}
 }
@@ -164,4 +184,31 @@ func optMs(v *float64) string {
 
 func msStr(v float64) string {
 	return (time.Duration(v * float64(time.Millisecond))).Round(time.Millisecond).String()
+}
+
+// printObserved prints what the harness saw beyond the load's own table:
+// the end state, the histories' verdict and what the observer cost.
+func printObserved(s rundir.Summary) {
+	if f := s.Final; f != nil {
+		if f.Error != "" {
+			fmt.Printf("\nend state (%s): %s\n", f.T.Local().Format("15:04:05"), f.Error)
+		} else {
+			var nodes []string
+			for _, n := range f.Nodes {
+				nodes = append(nodes, fmt.Sprintf("%s %s %s", n.Name, n.State, n.Version))
+			}
+			fmt.Printf("\nend state (%s): leader %s, %d/%d voters, %d raft peers, autopilot healthy %v\n  %s\n",
+				f.T.Local().Format("15:04:05"), f.Leader, len(f.Voters), f.IntendedVoters, len(f.Peers), f.AutopilotHealthy, strings.Join(nodes, "; "))
+		}
+	}
+	switch {
+	case s.Linearizable == nil:
+		fmt.Printf("linearizable: not decided (%s)\n", s.Linearizability)
+	case *s.Linearizable:
+		fmt.Printf("linearizable: yes (%d keys, %d operations)\n", s.HistoryKeys, s.HistoryOps)
+	default:
+		fmt.Printf("linearizable: NO: %s (see %s)\n", s.Linearizability, rundir.LinearizabilityFile)
+	}
+	fmt.Printf("harness requests: %d (%.1f req/s; outside fault windows %.1f req/s = %.1f%% of the load)\n",
+		s.HarnessRequests, s.HarnessRequestsPerS, s.HarnessQuietPerS, s.HarnessSharePct)
 }

@@ -65,6 +65,15 @@ func TestShippedScenarios(t *testing.T) {
 			if !s.Verified {
 				t.Errorf("the ledger was not verified")
 			}
+			if len(s.Invalid) > 0 {
+				t.Errorf("run INVALID: %v", s.Invalid)
+			}
+			if s.Final == nil || s.Final.Error != "" {
+				t.Errorf("final state %+v, want a leader", s.Final)
+			}
+			t.Logf("%s: late sends %.2f%%, max lag %.1fms; harness %d requests, %.1f req/s, quiet %.1f req/s = %.1f%% of the load %v; linearizable %v (%s)",
+				info.Name, s.GeneratorLatePct, s.MaxSendLagMs, s.HarnessRequests, s.HarnessRequestsPerS, s.HarnessQuietPerS, s.HarnessSharePct,
+				s.HarnessByKind, s.Linearizable, s.Linearizability)
 			if info.Name != "quorum-loss" && s.LostWrites != 0 {
 				t.Errorf("%d acknowledged writes lost: %v", s.LostWrites, s.LostKeys)
 			}
@@ -87,6 +96,11 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 		// Election timeout (1s at performance_multiplier 1) plus slack.
 		if f.LeaderElectedMs == nil || *f.LeaderElectedMs > 10_000 {
 			t.Errorf("leader elected after %v ms, want within 10s", f.LeaderElectedMs)
+		}
+		// A dead leader refuses connections: the outage shows as errors,
+		// not only as a stall.
+		if f.WriteErrorWindowMs <= 0 {
+			t.Errorf("write error window %.0fms after a leader kill, want > 0", f.WriteErrorWindowMs)
 		}
 	},
 	"spot-reclaim": func(t *testing.T, out string, s rundir.Summary) {
