@@ -55,6 +55,27 @@ func harnessFull(r *Run) string {
 	return t
 }
 
+// ledgerText is the ledger's verdict on one line; bad when writes were
+// lost, not all read back, or acknowledged twice with different values.
+func ledgerText(r *Run) (text string, bad bool) {
+	l := r.Ledger
+	switch {
+	case l.Unverified():
+		text, bad = fmt.Sprintf("ledger: %d acknowledged writes, %s", l.Acked, l.Why), true
+	case l.Lost > 0:
+		text, bad = fmt.Sprintf("ledger: %d acknowledged writes, %d LOST", l.Acked, l.Lost), true
+	case !l.Verified:
+		text = "ledger: no acknowledged writes to read back"
+	default:
+		text = fmt.Sprintf("ledger: %d acknowledged writes, all read back, 0 lost", l.Acked)
+	}
+	if l.Duplicates > 0 {
+		text += fmt.Sprintf("; %d duplicate versions (one key and version acknowledged twice with different values)", l.Duplicates)
+		bad = true
+	}
+	return text, bad
+}
+
 // linearizableText is "linearizable: yes / NO (detail) / not checked (why)";
 // bad when the check found a violation. link is the run directory's
 // porcupine visualisation, when there is one.
@@ -207,6 +228,7 @@ type recoveryCells struct {
 	ReadStall  string
 	Healed     string // the time, "degraded (4/5 voters)" or "never healed"
 	Unhealed   bool
+	NoLeader   bool // the fault hit the leader and no other node led after it
 }
 
 func recoveryOf(f Fault) recoveryCells {
@@ -217,8 +239,8 @@ func recoveryOf(f Fault) recoveryCells {
 		Healed: fmtMsPtr(fr.HealedMs)}
 	if fr.LeaderElectedMs == nil {
 		c.Leader = "— (leader not hit)"
-		if fr.WriteUnavailableMs > 0 && !f.Leader.IsZero() {
-			c.Leader = "—"
+		if f.LeaderHit {
+			c.Leader, c.NoLeader = "never", true
 		}
 	}
 	switch {

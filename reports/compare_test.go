@@ -216,3 +216,47 @@ func TestCompareRepetitions(t *testing.T) {
 		t.Errorf("40%% slower B not caught on write/run/p50: %v", regressed(c))
 	}
 }
+
+// TestCompareStallAndObserver: a longer stall window regresses on its own
+// row; a different observer is a warning, never a regression.
+func TestCompareStallAndObserver(t *testing.T) {
+	a := filepath.Join(runsDir, "spot-reclaim-a")
+	b := worseCopy(t, func(s *rundir.Summary, _ *rundir.Sample) {
+		if s != nil {
+			s.Faults[1].WriteUnavailableMs += 3000 // stalled 3 s longer, failing no longer
+			s.HarnessQuietPerS *= 3
+			s.HarnessRequestsPerS *= 3
+		}
+	})
+	c, err := Compare(mustLoad(t, a), mustLoad(t, b), DefaultCompareOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := regressed(c); len(got) != 1 || got[0] != "fault#2 kill/write_unavailable" {
+		t.Errorf("regressions %v, want exactly fault#2 kill/write_unavailable (the stall window)", got)
+	}
+	warned := false
+	for _, w := range c.Warnings {
+		warned = warned || strings.Contains(w, "the harness's own traffic outside faults differs")
+	}
+	if !warned {
+		t.Errorf("no observer warning: %v", c.Warnings)
+	}
+	var tbl bytes.Buffer
+	c.WriteTable(&tbl)
+	if !strings.Contains(tbl.String(), "harness/quiet_requests_per_s") || !strings.Contains(tbl.String(), "not judged") {
+		t.Errorf("table lacks the harness rows:\n%s", tbl.String())
+	}
+	// An INVALID or unverified side is named in the warnings.
+	bad := worseCopy(t, func(s *rundir.Summary, _ *rundir.Sample) {
+		if s != nil {
+			s.Invalid = []string{"max send lag 273ms"}
+			s.Verified = false
+		}
+	})
+	c, _ = Compare(mustLoad(t, a), mustLoad(t, bad), DefaultCompareOptions())
+	all := strings.Join(c.Warnings, "\n")
+	if !strings.Contains(all, "is INVALID") || !strings.Contains(all, "NOT VERIFIED") {
+		t.Errorf("warnings:\n%s", all)
+	}
+}

@@ -342,20 +342,8 @@ func renderHTML(pg *page) ([]byte, error) {
 // checkLines are the run's checks beyond latency: the ledger, the
 // linearizability of the sampled keys, the generator, the observer.
 func checkLines(r *Run) []checkLine {
-	l := r.Ledger
-	led := checkLine{ID: "check-ledger"}
-	switch {
-	case l.Unverified():
-		led.Text, led.Bad = fmt.Sprintf("ledger: %d acknowledged writes, %s", l.Acked, l.Why), true
-	case l.Lost > 0:
-		led.Text, led.Bad = fmt.Sprintf("ledger: %d acknowledged writes, %d LOST", l.Acked, l.Lost), true
-	default:
-		led.Text = fmt.Sprintf("ledger: %d acknowledged writes, all read back, 0 lost", l.Acked)
-	}
-	if l.Duplicates > 0 {
-		led.Text += fmt.Sprintf("; %d duplicate versions (one key and version acknowledged twice with different values)", l.Duplicates)
-		led.Bad = true
-	}
+	ledt, lbad0 := ledgerText(r)
+	led := checkLine{ID: "check-ledger", Text: ledt, Bad: lbad0}
 	lt, lbad, link := linearizableText(r)
 	lin := checkLine{ID: "check-linearizable", Text: lt, Bad: lbad, Link: link}
 	gen := checkLine{ID: "check-generator", Text: generatorText(r), Bad: len(r.Summary.Invalid) > 0}

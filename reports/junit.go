@@ -185,7 +185,8 @@ func JUnit(r *Run) ([]byte, error) {
 				Text:    "The harness stopped before the end of the run (killed or crashed). Expectations were not checked."}})
 	}
 	lt, _, _ := linearizableText(r)
-	s.SystemOut = &junitText{fmt.Sprintf("verdict: %s\n%s\n%s\n%s\n%s\n", r.Verdict().Text, lt, generatorText(r), harness, finalOf(r).Text())}
+	ledt, _ := ledgerText(r)
+	s.SystemOut = &junitText{fmt.Sprintf("verdict: %s\n%s\n%s\n%s\n%s\n%s\n", r.Verdict().Text, ledt, lt, generatorText(r), harness, finalOf(r).Text())}
 
 	for _, c := range s.Cases {
 		s.Tests++

@@ -74,7 +74,10 @@ type Fault struct {
 	Leader  time.Time
 	WriteOK time.Time
 	Healed  time.Time // zero: never healed within the run
-	Result  rundir.FaultResult
+	// LeaderHit: a node the fault hit led the cluster when it was
+	// injected (from the leader events), so a new leader was due.
+	LeaderHit bool
+	Result    rundir.FaultResult
 }
 
 // BandEnd is where the shaded band of the fault ends: healed, or else the
@@ -468,6 +471,7 @@ func (r *Run) buildFaults() {
 		if f.Start.IsZero() {
 			continue // a notice whose fault never started (run cut short)
 		}
+		f.LeaderHit = slices.Contains(f.Nodes, r.leaderAt(f.Start))
 		if f.Kind == "" {
 			f.Kind = "fault"
 		}
@@ -528,19 +532,7 @@ func (r *Run) unavailableAfterMs() float64 {
 // after from, provided one of excluded led at from; zero otherwise (the
 // fault did not hit the leader, or no new leader was seen).
 func (r *Run) leaderElected(from time.Time, excluded []string) time.Time {
-	isLeaderEvent := func(e rundir.Event) bool {
-		return e.Node != "" && (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState && e.State == "leader")
-	}
-	hit := false
-	for _, e := range r.Events {
-		if e.T.After(from) {
-			break
-		}
-		if isLeaderEvent(e) {
-			hit = slices.Contains(excluded, e.Node)
-		}
-	}
-	if !hit {
+	if !slices.Contains(excluded, r.leaderAt(from)) {
 		return time.Time{}
 	}
 	for _, e := range r.Events {
@@ -549,6 +541,24 @@ func (r *Run) leaderElected(from time.Time, excluded []string) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+func isLeaderEvent(e rundir.Event) bool {
+	return e.Node != "" && (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState && e.State == "leader")
+}
+
+// leaderAt is the last node seen leading at or before t ("" none).
+func (r *Run) leaderAt(t time.Time) string {
+	leader := ""
+	for _, e := range r.Events {
+		if e.T.After(t) {
+			break
+		}
+		if isLeaderEvent(e) {
+			leader = e.Node
+		}
+	}
+	return leader
 }
 
 // unavailableRunMs is the longest run of seconds in [from, to] in which op

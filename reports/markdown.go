@@ -52,8 +52,12 @@ func Markdown(r *Run) string {
 			if c.Unhealed {
 				healed = "**" + healed + "**"
 			}
+			leader := c.Leader
+			if c.NoLeader {
+				leader = "**" + leader + "**"
+			}
 			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.Index, mdCell(f.Kind), mdCell(strings.Join(f.Nodes, ", ")),
-				clock(secs(f.Start, r.Start)), mdCell(c.Leader), c.WriteErr, c.WriteStall, c.ReadErr, c.ReadStall, mdCell(healed))
+				clock(secs(f.Start, r.Start)), mdCell(leader), c.WriteErr, c.WriteStall, c.ReadErr, c.ReadStall, mdCell(healed))
 		}
 		b.WriteString("\n")
 	}

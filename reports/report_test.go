@@ -344,10 +344,10 @@ func TestJUnit(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, JUnitFile))
 	s := validateJUnit(t, b)
 	su := s.Suites[0]
-	// 8 expectations + 2 faults; lost_writes is an expectation, so no
-	// separate ledger case.
-	if *su.Tests != 10 || *su.Failures != 0 {
-		t.Errorf("tests=%d failures=%d, want 10/0", *su.Tests, *su.Failures)
+	// 11 expectations (the generator's two among them) + 2 faults;
+	// lost_writes is an expectation, so no separate ledger case.
+	if *su.Tests != 13 || *su.Failures != 0 {
+		t.Errorf("tests=%d failures=%d, want 13/0", *su.Tests, *su.Failures)
 	}
 
 	// Make one expectation and one recovery fail, and lose a write.

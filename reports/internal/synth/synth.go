@@ -16,10 +16,12 @@
 //   - run_start (msg: the scenario), then the watcher's first node_state of
 //     every node and a leader event, before the load starts;
 //   - phase before / during / recovery / after: one sequence per run (during
-//     from the first fault's action until every fault is lifted, after once
-//     the cluster is healthy again), not one per fault;
-//   - fault_notice, fault_start, fault_end (fault index, the targets in
-//     node, msg); a replacement's node_state "replaced" when it is launched;
+//     from the first fault's action until every fault's action and lift is
+//     over, after once every fault has healed), not one per fault;
+//   - fault_notice (fault index and msg: the targets are chosen when the
+//     notice runs out), fault_start and fault_end (fault index, the targets
+//     in node, msg); a replacement's node_state "replaced" when it is
+//     launched;
 //   - node_state and leader from the watcher: node and state only, never a
 //     fault index;
 //   - write_ok and healed (fault index) only at the end, when the runner
@@ -96,8 +98,6 @@ type Options struct {
 	// Linearizable is the porcupine check's outcome: "" (yes), "no", or
 	// "timeout" (null; no linearizable expectation, as in quorum-loss).
 	Linearizable string
-	// Invalid marks the run INVALID: the generator fell behind.
-	Invalid []string
 }
 
 // The geometry load/ records with: nanoseconds, 1 µs to 60 s, 3 digits.
@@ -496,7 +496,7 @@ func (g *gen) planEvents() {
 		idx := i + 1
 		targets := strings.Join(f.Nodes, ",")
 		if f.Notice > 0 {
-			ev(g.at(f.At-f.Notice), rundir.Event{Kind: rundir.EvFaultNotice, Fault: idx, Node: targets,
+			ev(g.at(f.At-f.Notice), rundir.Event{Kind: rundir.EvFaultNotice, Fault: idx,
 				Msg: fmt.Sprintf("spot interruption notice: gone in %s", f.Notice)})
 		}
 		ev(g.at(f.At), rundir.Event{Kind: rundir.EvFaultStart, Fault: idx, Node: targets, Msg: f.Kind})
@@ -787,7 +787,7 @@ func (g *gen) scenarioHCL() string {
 		fmt.Fprintf(&b, "\nfault %q {\n  at     = %q\n  target = %q\n}\n", f.Kind, f.At, strings.Join(f.Nodes, ","))
 	}
 	b.WriteString("\nexpect {\n  max_unavailability = \"10s\"\n  lost_writes        = 0\n  healed_within      = \"60s\"\n  leader_within      = \"10s\"\n  p99_during_fault   = \"5s\"\n")
-	fmt.Fprintf(&b, "  min_voters_after   = %d\n", len(g.o.Nodes))
+	fmt.Fprintf(&b, "  min_voters_after   = %d\n  dead_peers_removed = true\n", len(g.o.Nodes))
 	if g.o.Linearizable != "timeout" {
 		b.WriteString("  linearizable       = true\n")
 	}
@@ -840,8 +840,7 @@ func (g *gen) summary() rundir.Summary {
 		LateThresholdMs: 2, MaxSendLagMs: math.Round(g.maxLag*1000) / 1000, PeakWorkers: 12, ConnsOpened: 12,
 		Verified: true, KeysRead: keys, KeysToRead: keys, PresentKeys: keys - int64(len(o.LostKeys)),
 		UnavailableAfterMs: ms(unavailableAfter),
-		GeneratorLatePct:   math.Round(10000*float64(g.late)/float64(max(requests, 1))) / 10000,
-		Invalid:            o.Invalid,
+		GeneratorLatePct:   math.Round(100000*float64(g.late)/float64(max(requests, 1))) / 1000,
 	}
 	reached := true
 	s.RateReached = &reached
@@ -868,8 +867,8 @@ func (g *gen) summary() rundir.Summary {
 	}
 
 	// Recovery, as the runner measures it from the load's outcomes.
+	s.Final = g.final()
 	loadEnd := time.Duration(o.Seconds) * time.Second
-	lost := 0
 	var faultSecs float64
 	for _, f := range o.Faults {
 		fr := rundir.FaultResult{Kind: f.Kind, Nodes: f.Nodes, At: g.at(f.At).UTC()}
@@ -885,9 +884,8 @@ func (g *gen) summary() rundir.Summary {
 			v := ms(f.Heal)
 			fr.HealedMs = &v
 			to = min(to, f.At+f.Heal)
-		} else if f.Restart == 0 && f.Replacement == "" {
-			lost += len(f.Nodes)
-			fr.Degraded = fmt.Sprintf("degraded (%d/%d voters)", len(o.Nodes)-lost, len(o.Nodes))
+		} else {
+			fr.Degraded = degraded(s.Final)
 		}
 		faultSecs += (to - f.At).Seconds()
 		fr.WriteErrorWindowMs = ms(window(g.outs["write"], f.At, to, false))
@@ -929,14 +927,24 @@ func (g *gen) summary() rundir.Summary {
 		s.Linearizable = &yes
 	}
 
-	s.Final = g.final()
 	s.Expectations = g.expectations(&s)
-	passed := len(s.Invalid) == 0
+	passed := true
 	for _, e := range s.Expectations {
 		passed = passed && e.Passed
+		if !e.Passed && strings.HasPrefix(e.Name, "generator_") {
+			s.Invalid = append(s.Invalid, fmt.Sprintf("%s: want %s, got %s", e.Name, e.Want, e.Got))
+		}
 	}
 	s.Passed = &passed
 	return s
+}
+
+// degraded is how the runner names a fault the cluster never healed from.
+func degraded(f *rundir.FinalState) string {
+	if f.Error != "" {
+		return "degraded (" + f.Error + ")"
+	}
+	return fmt.Sprintf("degraded (%d/%d voters)", len(f.Voters), f.IntendedVoters)
 }
 
 // final is the explicit end-of-run check, through the active node.
@@ -946,7 +954,11 @@ func (g *gen) final() *rundir.FinalState {
 	if o.NoLeaderAtEnd != "" {
 		fs := &rundir.FinalState{T: t, Error: o.NoLeaderAtEnd, IntendedVoters: len(o.Nodes)}
 		for n, st := range g.nodeStates(g.loadEnd()) {
-			fs.Nodes = append(fs.Nodes, rundir.FinalNode{Name: n, NodeID: n, State: st, Voter: true})
+			fn := rundir.FinalNode{Name: n, NodeID: n, State: st, Voter: true}
+			if st != "down" {
+				fn.Version = o.VaultVersion
+			}
+			fs.Nodes = append(fs.Nodes, fn)
 		}
 		sort.Slice(fs.Nodes, func(i, j int) bool { return fs.Nodes[i].Name < fs.Nodes[j].Name })
 		return fs
@@ -980,16 +992,19 @@ func (g *gen) final() *rundir.FinalState {
 }
 
 // expectations judges the synthetic scenario's expect block the way the
-// runner does.
+// runner's judge does (scenarios/runner/results.go).
 func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 	var out []rundir.Expectation
 	add := func(name, want, got string, ok bool) {
 		out = append(out, rundir.Expectation{Name: name, Want: want, Got: got, Passed: ok})
 	}
-	switch {
-	case !s.Verified:
-		add("lost_writes", "<= 0", fmt.Sprintf("unverified (%d of %d keys read)", s.KeysRead, s.KeysToRead), false)
-	default:
+	if !s.Verified {
+		got := fmt.Sprintf("unverified (%d of %d keys read)", s.KeysRead, s.KeysToRead)
+		if s.VerifyError != "" {
+			got += ": " + s.VerifyError
+		}
+		add("lost_writes", "<= 0", got, false)
+	} else {
 		add("lost_writes", "<= 0", fmt.Sprint(s.LostWrites), s.LostWrites == 0)
 	}
 	worst := 0.0
@@ -999,14 +1014,11 @@ func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 	add("max_unavailability", "<= 10s", fmtMs(worst), worst <= 10000)
 	for i, f := range s.Faults {
 		name := fmt.Sprintf("healed_within (fault %d %s)", i+1, f.Kind)
-		switch {
-		case f.Degraded != "":
+		if f.HealedMs == nil {
 			add(name, "<= 1m0s", f.Degraded, false)
-		case f.HealedMs == nil:
-			add(name, "<= 1m0s", "never healed", false)
-		default:
-			add(name, "<= 1m0s", fmtMs(*f.HealedMs), *f.HealedMs <= 60000)
+			continue
 		}
+		add(name, "<= 1m0s", fmtMs(*f.HealedMs), *f.HealedMs <= 60000)
 	}
 	for i, f := range s.Faults {
 		if f.LeaderElectedMs != nil {
@@ -1024,23 +1036,46 @@ func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 			}
 		}
 		if n == 0 {
-			add("p99_during_fault", "<= 5s", "no request during a fault", false)
+			add("p99_during_fault", "<= 5s", "not measured (no request during a fault)", false)
 		} else {
 			add("p99_during_fault", "<= 5s", fmtMs(p99), p99 <= 5000)
 		}
 	}
-	n := len(g.o.Nodes)
-	switch fs := s.Final; {
-	case fs.Error != "":
-		add("min_voters_after", fmt.Sprintf(">= %d", n), "not measured: "+fs.Error, false)
-	default:
-		add("min_voters_after", fmt.Sprintf(">= %d", n), fmt.Sprint(len(fs.Voters)), len(fs.Voters) >= n)
+	fs := s.Final
+	want := fmt.Sprintf(">= %d", len(g.o.Nodes))
+	if fs.Error != "" {
+		add("min_voters_after", want, "not measured: "+fs.Error, false)
+		add("dead_peers_removed", "true", "not measured: "+fs.Error, false)
+	} else {
+		add("min_voters_after", want, fmt.Sprint(len(fs.Voters)), len(fs.Voters) >= len(g.o.Nodes))
+		var left []string
+		for _, f := range g.o.Faults {
+			for _, n := range f.Nodes {
+				if f.Replacement != "" && slices.Contains(fs.Peers, n) {
+					left = append(left, n)
+				}
+			}
+		}
+		got := "all removed"
+		if len(left) > 0 {
+			got = "still peers: " + strings.Join(left, ",")
+		}
+		add("dead_peers_removed", "true", got, len(left) == 0)
 	}
-	switch {
-	case g.o.Linearizable == "timeout":
-	case s.Linearizable != nil:
-		add("linearizable", "true", fmt.Sprint(*s.Linearizable), *s.Linearizable)
+	if g.o.Linearizable != "timeout" {
+		got := fmt.Sprint(*s.Linearizable)
+		if s.Linearizability != "" {
+			got += " (" + s.Linearizability + ")"
+		}
+		add("linearizable", "true", got, *s.Linearizable)
 	}
+	var n int64
+	for _, st := range s.Ops {
+		n += st.Count
+	}
+	pct := 100 * float64(s.LateSends) / float64(max(n, 1))
+	add("generator_late_sends", "<= 1%", fmt.Sprintf("%.2f%% (%d of %d sent more than %gms late)", pct, s.LateSends, n, s.LateThresholdMs), pct <= 1)
+	add("generator_max_lag", "<= 100ms", fmtMs(s.MaxSendLagMs), s.MaxSendLagMs <= 100)
 	return out
 }
 

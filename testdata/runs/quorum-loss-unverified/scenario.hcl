@@ -22,4 +22,5 @@ expect {
   leader_within      = "10s"
   p99_during_fault   = "5s"
   min_voters_after   = 5
+  dead_peers_removed = true
 }

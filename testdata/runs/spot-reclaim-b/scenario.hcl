@@ -27,5 +27,6 @@ expect {
   leader_within      = "10s"
   p99_during_fault   = "5s"
   min_voters_after   = 5
+  dead_peers_removed = true
   linearizable       = true
 }
