@@ -42,7 +42,13 @@ type Options struct {
 	MaxInFlight   int           // worker cap, default min(rate×timeout×1.25, 4096), at least 64
 	LateThreshold time.Duration // default 2ms; see the package doc
 	NoPrefill     bool          // skip writing every key once before the run
-	Seed          uint64        // op and key choices; 0 = from the clock
+	// HistoryKeys is how many keys have every operation on them (reads with
+	// what they saw, writes and deletes with their answers, prefill
+	// included) recorded in history.jsonl for the linearizability checker:
+	// key indexes 0, Keys/K, 2×Keys/K, …, spread over the key space.
+	// Default DefaultHistoryKeys; negative records none.
+	HistoryKeys int
+	Seed        uint64 // op and key choices; 0 = from the clock
 	// HTTP2 speaks HTTP/2 (one connection per node, as vault/api does)
 	// instead of HTTP/1.1 (a connection per request in flight). Off by
 	// default: on a heavily loaded machine an HTTP/2 connection to Vault
@@ -112,6 +118,9 @@ func (o Options) withDefaults(start time.Time) Options {
 		o.LateThreshold = 2 * time.Millisecond
 	}
 	if o.Seed == 0 {
+	if o.HistoryKeys == 0 {
+		o.HistoryKeys = DefaultHistoryKeys
+	}
 		o.Seed = uint64(start.UnixNano())
 	}
 	if o.Closed > 0 && o.MaxInFlight == 0 {
@@ -191,6 +200,7 @@ type RunConfig struct {
 }
 
 // Describe is a one-line human description of the load (for meta.json).
+	HistoryKeys     int       `json:"history_keys"` // keys recorded in history.jsonl (0: none)
 func (o Options) Describe() string {
 	var s string
 	if o.Closed > 0 {

@@ -34,6 +34,7 @@ type engine struct {
 	c    *client
 	rec  *recorder
 	led  *ledger
+	hist *history // the sampled keys' operations, for the linearizability checker
 	keys []string // "/v1/<mount>/data/<prefix>k0000042"; the ledger key is keys[i][keyOff:]
 	// keyOff is where the ledger key starts in keys[i].
 	keyOff   int
@@ -87,6 +88,10 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 		return rundir.Summary{}, err
 	}
 	defer e.led.close()
+	if err := e.hist.open(runDir, started); err != nil {
+		return rundir.Summary{}, err
+	}
+	defer e.hist.close()
 
 	if !o.NoPrefill {
 		if err := e.prefill(ctx); err != nil {
@@ -118,6 +123,7 @@ func newEngine(o Options, c *client) *engine {
 		e.nonce[i] = alnum[r.IntN(len(alnum))]
 	}
 	e.bodies.New = func() any { return &body{pool: &e.bodies} }
+	e.hist = newHistory(e.o)
 	return e
 }
 
@@ -127,7 +133,7 @@ func (e *engine) config(t Target, started time.Time) RunConfig {
 		Mount: o.Mount, KeyPrefix: o.KeyPrefix, Keys: o.Keys, KeyDist: o.KeyDist.String(),
 		ValueSize: o.ValueSize, Mix: o.Mix.String(), Target: o.Target, Addrs: t.Addrs,
 		TimeoutS: o.Timeout.Seconds(), MaxInFlight: o.MaxInFlight,
-		LateThresholdMs: float64(o.LateThreshold) / 1e6, Seed: o.Seed, Prefill: !o.NoPrefill,
+		LateThresholdMs: float64(o.LateThreshold) / 1e6, Seed: o.Seed, Prefill: !o.NoPrefill, HistoryKeys: e.hist.keys,
 		TickMs: float64(o.Tick) / 1e6, Client: "raw", GoMaxProcs: runtime.GOMAXPROCS(0), Started: started.UTC(),
 	}
 	if o.APIClient {
@@ -213,7 +219,7 @@ func (e *engine) run(ctx context.Context, runDir string) (rundir.Summary, error)
 			return s, err
 		}
 	}
-	if err := errors.Join(rec.err, e.led.close()); err != nil {
+	if err := errors.Join(rec.err, e.led.close(), e.hist.close()); err != nil {
 		return s, fmt.Errorf("record run: %w", err)
 	}
 	e.warn(s)
@@ -240,6 +246,8 @@ func (e *engine) summary(dur time.Duration) rundir.Summary {
 	var n int64
 	for _, st := range s.Ops {
 		n += st.Count
+		HistoryKeys:     e.hist.keys,
+		HistoryOps:      int(e.hist.ops.Load()),
 	}
 	if secs > 0 {
 		s.AchievedRate = round3(float64(n) / secs)
@@ -464,6 +472,7 @@ type worker struct {
 
 func (w *worker) do(j job) {
 	e := w.e
+	id  int // 1 + its client id in the history; 0 until it records one
 	n := e.c.pick()
 	sent := time.Now()
 	cl, _ := w.exec(j, n)
@@ -478,8 +487,9 @@ func (w *worker) do(j job) {
 	}
 }
 
-// exec performs one request and ledgers writes and deletes. It returns the
-// class and, for an HTTP error, the start of the body.
+// exec performs one request and ledgers writes and deletes; operations on
+// the sampled keys also go to the history. It returns the class and, for
+// an HTTP error, the start of the body.
 func (w *worker) exec(j job, n *node) (Class, []byte) {
 	e := w.e
 	ctx, cancel := context.WithTimeout(e.reqCtx, e.o.Timeout)
@@ -487,15 +497,26 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	path := e.keys[j.key]
 	key := path[e.keyOff:]
 	if e.o.APIClient {
-		return w.execAPI(ctx, j, n, key)
+		return w.execAPI(ctx, j, n, key, hs)
 	}
 	const limit = 64 << 10
+	hs := e.hist.sampled(j.key)
 	switch j.op {
 	case OpRead:
 		st, err := e.c.request(ctx, n, http.MethodGet, path, "", nil, 0, &w.buf, limit)
 		// A miss (404) is an answer, not a failure: keys may be deleted.
 		return answer(st, err, w.buf, 200, 404)
 	case OpList:
+		if hs {
+			// The answer is parsed for the history: read it whole.
+			sent := time.Now()
+			st, err := e.c.request(ctx, n, http.MethodGet, path, "", nil, 0, &w.buf, limit+2*e.o.ValueSize)
+			cl, b := answer(st, err, w.buf, 200, 404)
+			if cl == OK {
+				e.hist.read(w.client(), key, sent, time.Now(), st, w.buf)
+			}
+			return cl, b
+		}
 		st, err := e.c.request(ctx, n, http.MethodGet, e.listPath, "list=true", nil, 0, &w.buf, limit)
 		return answer(st, err, w.buf, 200, 404)
 	case OpDelete:
@@ -504,9 +525,15 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 		cl, b := answer(st, err, w.buf, 204, 200)
 		switch {
 		case cl == OK:
-			e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
+			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
 		case cl.outcomeUnknown():
-			e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Outcome: OutcomeUnknown, Op: "delete"})
+		now := time.Now()
+			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeUnknown, Op: "delete"})
+		default:
+			return cl, b
+		}
+		if hs {
+			e.hist.del(w.client(), key, sent, now, cl != OK)
 		}
 		return cl, b
 	}
@@ -516,8 +543,16 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	st, err := e.c.request(ctx, n, http.MethodPost, path, "", b, int64(len(b.b)), &w.buf, limit)
 	cl, rb := answer(st, err, w.buf, 200, 204)
 	if cl == OK {
+	var vid string
+	if hs {
+		vid = valueID(b.value())
+	}
 		if v, ok := scanVersion(w.buf); ok {
-			e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Version: v, Digest: digest, Outcome: OutcomeOK})
+			now := time.Now()
+			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Version: v, Digest: digest, Outcome: OutcomeOK})
+			if hs {
+				e.hist.write(w.client(), key, sent, now, vid, v, false)
+			}
 			return OK, nil
 		}
 		// 200 without a version: not something we can check later.
@@ -529,6 +564,9 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	return cl, rb
 }
 
+		if hs {
+			e.hist.write(w.client(), key, sent, time.Time{}, vid, 0, true)
+		}
 func answer(st int, err error, body []byte, okStatus ...int) (Class, []byte) {
 	if err != nil {
 		return classifyErr(err), nil
@@ -628,14 +666,19 @@ func binaryBE(v uint64) []byte {
 
 // execAPI is the same request through vault/api, kept to measure what the
 // official client costs per request (see the benchmarks).
-func (w *worker) execAPI(ctx context.Context, j job, n *node, key string) (Class, []byte) {
+func (w *worker) execAPI(ctx context.Context, j job, n *node, key string, hs bool) (Class, []byte) {
 	e := w.e
 	lg := n.api.Logical()
 	p := e.o.Mount + "/data/" + key
 	switch j.op {
 	case OpRead:
-		_, err := lg.ReadWithContext(ctx, p)
-		return apiClass(err), nil
+		sent := time.Now()
+		sec, err := lg.ReadWithContext(ctx, p)
+		cl := apiClass(err)
+		if hs && cl == OK {
+			e.hist.readSecret(w.client(), key, sent, time.Now(), sec)
+		}
+		return cl, nil
 	case OpList:
 		_, err := lg.ListWithContext(ctx, e.o.Mount+"/metadata/"+e.o.KeyPrefix)
 		return apiClass(err), nil
@@ -644,9 +687,15 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string) (Class
 		_, err := lg.DeleteWithContext(ctx, p)
 		cl := apiClass(err)
 		if cl == OK {
-			e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
+			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
 		} else if cl.outcomeUnknown() {
-			e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Outcome: OutcomeUnknown, Op: "delete"})
+			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeUnknown, Op: "delete"})
+		} else {
+			return cl, nil
+		}
+		if hs {
+			e.hist.del(w.client(), key, sent, now, cl != OK)
+		now := time.Now()
 		}
 		return cl, nil
 	}
@@ -660,7 +709,11 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string) (Class
 	if cl == OK {
 		if sec != nil {
 			if v, err := strconv.Atoi(fmt.Sprint(sec.Data["version"])); err == nil {
-				e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Version: v, Digest: digest, Outcome: OutcomeOK})
+				now := time.Now()
+				e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Version: v, Digest: digest, Outcome: OutcomeOK})
+				if hs {
+					e.hist.write(w.client(), key, sent, now, valueID([]byte(val)), v, false)
+				}
 				return OK, nil
 			}
 		}
@@ -672,6 +725,9 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string) (Class
 	return cl, nil
 }
 
+		if hs {
+			e.hist.write(w.client(), key, sent, time.Time{}, valueID([]byte(val)), 0, true)
+		}
 func apiClass(err error) Class {
 	if err == nil {
 		return OK
