@@ -118,7 +118,7 @@ func WriteTable(w io.Writer, s rundir.Summary) {
 	}
 	fmt.Fprintf(w, "late sends (> %gms after intended time): %d (%.2f %% of requests), max send lag %.2fms, waits for a worker: %d, peak workers: %d, connections opened: %d\n",
 		s.LateThresholdMs, s.LateSends, s.GeneratorLatePct, s.MaxSendLagMs, s.PoolWaits, s.PeakWorkers, s.ConnsOpened)
-	fmt.Fprintln(w, LedgerLine(s))
+	fmt.Fprintln(w, ledgerLine(s))
 	if s.Linearizable != nil || s.Linearizability != "" || s.HistoryOps > 0 {
 		fmt.Fprintln(w, linearizableLine(s))
 	}
@@ -130,10 +130,10 @@ func WriteTable(w io.Writer, s rundir.Summary) {
 	}
 }
 
-// LedgerLine is the ledger's verdict on one line. Only Verified says every
+// ledgerLine is the ledger's verdict on one line. Only Verified says every
 // acknowledged write was read back; without it the loss is unknown, and the
 // line says how far the read-back got and why it stopped.
-func LedgerLine(s rundir.Summary) string {
+func ledgerLine(s rundir.Summary) string {
 	head := fmt.Sprintf("ledger: %d acknowledged writes, %d unknown outcomes", s.AckedWrites, s.UnknownWrites)
 	dup := ""
 	if s.DuplicateVersions > 0 {

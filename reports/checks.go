@@ -231,7 +231,7 @@ type recoveryCells struct {
 	NoLeader   bool // the fault hit the leader and no other node led after it
 }
 
-func recoveryOf(f Fault) recoveryCells {
+func recoveryOf(r *Run, f Fault) recoveryCells {
 	fr := f.Result
 	c := recoveryCells{Leader: fmtMsPtr(fr.LeaderElectedMs),
 		WriteErr: fmtMs(fr.WriteErrorWindowMs), WriteStall: fmtMs(fr.WriteUnavailableMs),
@@ -246,6 +246,8 @@ func recoveryOf(f Fault) recoveryCells {
 	switch {
 	case fr.Degraded != "":
 		c.Healed, c.Unhealed = fr.Degraded, true
+	case fr.HealedMs == nil && r.Partial:
+		c.Healed, c.Unhealed = "not healed when the run was cut short", true
 	case fr.HealedMs == nil:
 		c.Healed, c.Unhealed = "never healed", true
 	}

@@ -197,7 +197,7 @@ func buildPage(r *Run) (*page, error) {
 	}
 
 	for _, f := range r.Faults {
-		row := recoveryRow{F: f, At: clock(secs(f.Start, r.Start)), T: f.Start.UTC().Format(time.RFC3339Nano), recoveryCells: recoveryOf(f)}
+		row := recoveryRow{F: f, At: clock(secs(f.Start, r.Start)), T: f.Start.UTC().Format(time.RFC3339Nano), recoveryCells: recoveryOf(r, f)}
 		if !f.Notice.IsZero() {
 			row.Notice = fmtMs(durMs(f.Start.Sub(f.Notice))) + " before"
 		}

@@ -116,7 +116,7 @@ func JUnit(r *Run) ([]byte, error) {
 	harness := harnessFull(r)
 	for _, f := range r.Faults {
 		fr := f.Result
-		rc := recoveryOf(f)
+		rc := recoveryOf(r, f)
 		c := junitCase{Name: fmt.Sprintf("fault %s recovers", f.Label()), Classname: cls + ".recovery", Time: "0"}
 		out := fmt.Sprintf("injected at %s (+%s)\n%s%s\n",
 			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), rc.Text(), harness)

@@ -47,7 +47,7 @@ func Markdown(r *Run) string {
 		fmt.Fprintf(&b, "### Recovery\n\nErrors: longest run of failed requests; stall: failed or slower than %s (unavailable_after).\n\n", fmtMs(r.unavailableAfterMs()))
 		b.WriteString("| # | fault | nodes | injected at | leader elected | write errors | write stall | read errors | read stall | healed |\n|---|---|---|---|---|---|---|---|---|---|\n")
 		for _, f := range r.Faults {
-			c := recoveryOf(f)
+			c := recoveryOf(r, f)
 			healed := c.Healed
 			if c.Unhealed {
 				healed = "**" + healed + "**"

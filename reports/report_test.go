@@ -168,7 +168,7 @@ func TestPartialRun(t *testing.T) {
 	// Derived from events and samples: the fault, its leader election, the
 	// phases up to the kill, and the ledger counted but not verified.
 	rec := section(t, html, "recovery")
-	if !strings.Contains(rec, "never healed") || !strings.Contains(rec, "kill") {
+	if !strings.Contains(rec, "not healed when the run was cut short") || !strings.Contains(rec, "kill") {
 		t.Errorf("recovery of the unhealed kill not shown:\n%s", rec)
 	}
 	if n := timesInOrder(t, "phases", section(t, html, "phases")); n != 3 {
