@@ -21,6 +21,7 @@ import (
 type version struct {
 	value   string
 	deleted bool
+	purged  bool // forgotten, as KV v2 forgets versions beyond max_versions
 }
 
 type secret struct {
@@ -97,6 +98,27 @@ func (s *Server) Corrupt(mount, key string) {
 	s.mu.Lock()
 	if sec := s.kv[mount+"/"+key]; sec != nil && len(sec.versions) > 0 {
 		sec.versions[len(sec.versions)-1].value = "corrupted"
+	}
+	s.mu.Unlock()
+}
+
+// CorruptVersion replaces the value of version v (1-based) in place.
+func (s *Server) CorruptVersion(mount, key string, v int) {
+	s.mu.Lock()
+	if sec := s.kv[mount+"/"+key]; sec != nil && v >= 1 && v <= len(sec.versions) {
+		sec.versions[v-1].value = "corrupted"
+	}
+	s.mu.Unlock()
+}
+
+// Purge forgets versions 1..v of a key, as KV v2 does with versions beyond
+// max_versions: reading them by ?version=N finds nothing.
+func (s *Server) Purge(mount, key string, v int) {
+	s.mu.Lock()
+	if sec := s.kv[mount+"/"+key]; sec != nil {
+		for i := 0; i < v && i < len(sec.versions); i++ {
+			sec.versions[i].purged = true
+		}
 	}
 	s.mu.Unlock()
 }
@@ -277,18 +299,28 @@ func (s *Server) data(w http.ResponseWriter, r *http.Request, mount, key string)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(b.Bytes())
 	case http.MethodGet:
+		// ?version=N reads that version; without it, the latest.
+		want, _ := strconv.Atoi(r.URL.Query().Get("version"))
 		s.mu.Lock()
 		sec := s.kv[full]
 		var ver version
 		n := 0
 		if sec != nil {
 			n = len(sec.versions)
+			if want > 0 && want <= n {
+				n = want
+			}
 			if n > 0 {
 				ver = sec.versions[n-1]
 			}
+			if want > len(sec.versions) {
+				n = 0
+			}
 		}
 		s.mu.Unlock()
-		if n == 0 {
+		if n == 0 || ver.purged {
+			// No metadata: the key does not exist, or KV v2 no longer keeps
+			// that version (beyond max_versions).
 			w.WriteHeader(404)
 			w.Write([]byte(`{"errors":[]}`))
 			return
