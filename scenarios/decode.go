@@ -4,35 +4,271 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/vaultstorm/vaultstorm/load"
 )
 
-// block decodes the attributes of one block by hand rather than through
-// gohcl, because every validation error must point at the attribute's own
-// value (gohcl only knows types, and would point at the block for
-// "impossible" values such as an even node count).
+// A block's attributes are decoded straight into the scenario's own
+// structs, whose fields carry gohcl's tags (`hcl:"nodes,optional"`). The
+// block's schema is gohcl.ImpliedBodySchema of those tags (a fault takes
+// its kind's subset, faultAttrs), so hcl itself reports an unknown
+// attribute, with a "did you mean", and a missing required one. parse.go
+// then checks what the values mean (limits, enums, fields that depend on
+// each other), every problem pointing at the attribute's own value.
+//
+// The values are not converted by gohcl.DecodeBody: it converts between
+// types (nodes = "5" would be 5, target = 3 would be "3", replace = "true"
+// true), decodes null as absent, and words its errors in Go types. A
+// scenario is data, so decode is strict: a value of the wrong type is
+// reported as such, with the type it has. Beyond cty's types it knows
+// durations (time.Duration fields: "30s"), byte sizes (tag unit:"bytes":
+// 4096 or "256MiB") and the load's own option types, which load parses.
 type block struct {
-	diags *hcl.Diagnostics
+	p     *parser
 	attrs hcl.Attributes
 	what  string    // e.g. `cluster`, `fault "kill"`: named in messages
 	def   hcl.Range // the block header, for problems with no attribute
+	// fields are the decoded fields by attribute name, each with the value
+	// it had before decoding (its default), which reject restores.
+	fields map[string][2]reflect.Value
+}
+
+// decode decodes hb's body into dst (a pointer to a tagged struct) with the
+// schema dst's tags imply.
+func (p *parser) decode(hb *hcl.Block, what string, dst any) *block {
+	schema, _ := gohcl.ImpliedBodySchema(dst)
+	return p.decodeBody(hb.Body, schema, tagNames(dst), what, hb.DefRange, dst)
+}
+
+// decodeBody decodes body against schema into the tagged fields of dsts.
+// names is the schema's attribute names in the order messages list them.
+func (p *parser) decodeBody(body hcl.Body, schema *hcl.BodySchema, names []string, what string, def hcl.Range, dsts ...any) *block {
+	c, diags := body.Content(schema)
+	for _, d := range diags {
+		switch d.Summary {
+		case "Unsupported argument", "Unsupported block type":
+			d.Detail += fmt.Sprintf(" %s takes: %s.", what, strings.Join(names, ", "))
+		case "Missing required argument":
+			d.Detail = fmt.Sprintf("%s %s", what, strings.TrimPrefix(d.Detail, "The "))
+		}
+	}
+	p.diags = append(p.diags, diags...)
+	b := &block{p: p, attrs: hcl.Attributes{}, what: what, def: def, fields: map[string][2]reflect.Value{}}
+	if c != nil {
+		b.attrs = c.Attributes
+	}
+	for _, dst := range dsts {
+		b.assign(dst)
+	}
+	return b
+}
+
+// tagNames lists the attribute names of a tagged struct in field order.
+func tagNames(dst any) []string {
+	var names []string
+	t := reflect.TypeOf(dst).Elem()
+	for i := range t.NumField() {
+		if n, _, _ := strings.Cut(t.Field(i).Tag.Get("hcl"), ","); n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// assign stores each present attribute in the field of dst tagged with its
+// name; a pointer field is allocated only when its value is valid.
+func (b *block) assign(dst any) {
+	v := reflect.ValueOf(dst).Elem()
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("hcl"), ",")
+		a, ok := b.attrs[name]
+		if name == "" || !ok {
+			continue
+		}
+		f := v.Field(i)
+		b.fields[name] = [2]reflect.Value{f, reflect.ValueOf(f.Interface())}
+		val, ok := b.value(name, a)
+		if !ok {
+			continue
+		}
+		if f.Kind() == reflect.Pointer {
+			ptr := reflect.New(f.Type().Elem())
+			if b.convert(name, val, ptr.Elem(), sf.Tag) {
+				f.Set(ptr)
+			}
+		} else {
+			b.convert(name, val, f, sf.Tag)
+		}
+	}
+}
+
+// value evaluates an attribute with no variables or functions: scenario
+// files are data. ok is false when it is broken (reported).
+func (b *block) value(name string, a *hcl.Attribute) (cty.Value, bool) {
+	v, diags := a.Expr.Value(nil)
+	b.p.diags = append(b.p.diags, diags...)
+	switch {
+	case diags.HasErrors():
+		return cty.NilVal, false
+	case v.IsNull():
+		b.errf(name, "must not be null")
+		return cty.NilVal, false
+	case !v.IsWhollyKnown():
+		b.errf(name, "must be a known value")
+		return cty.NilVal, false
+	}
+	v, _ = v.Unmark()
+	return v, true
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// textTypes are option types of the load package, given as strings and
+// parsed by load itself.
+var textTypes = map[reflect.Type]func(string) (any, error){
+	reflect.TypeFor[load.Mix]():     func(s string) (any, error) { return parseMix(s) },
+	reflect.TypeFor[load.KeyDist](): func(s string) (any, error) { return parseKeyDist(s) },
+}
+
+// convert stores v in f, whose type says what v must be.
+func (b *block) convert(name string, v cty.Value, f reflect.Value, tag reflect.StructTag) bool {
+	t := v.Type()
+	switch parse := textTypes[f.Type()]; {
+	case f.Type() == durationType:
+		d, ok := b.duration(name, v)
+		if ok {
+			f.SetInt(int64(d))
+		}
+		return ok
+	case tag.Get("unit") == "bytes":
+		n, ok := b.size(name, v)
+		if ok {
+			f.SetInt(n)
+		}
+		return ok
+	case t != cty.String && (parse != nil || f.Kind() == reflect.String):
+		b.errf(name, "a string is required, got %s", typeName(t))
+	case parse != nil:
+		x, err := parse(v.AsString())
+		if err != nil {
+			b.errf(name, "%v", err)
+			return false
+		}
+		f.Set(reflect.ValueOf(x))
+		return true
+	case f.Kind() == reflect.String:
+		f.SetString(v.AsString())
+		return true
+	case f.Kind() == reflect.Bool:
+		if t != cty.Bool {
+			b.errf(name, "true or false is required, got %s", typeName(t))
+			return false
+		}
+		f.SetBool(v.True())
+		return true
+	case t != cty.Number:
+		b.errf(name, "a number is required, got %s", typeName(t))
+	case f.CanInt():
+		x := v.AsBigFloat()
+		n, acc := x.Int64()
+		switch {
+		case !x.IsInt():
+			b.errf(name, "a whole number is required, got %s", fmtNum(x))
+		case acc != big.Exact || f.OverflowInt(n):
+			b.errf(name, "is out of range, got %s", fmtNum(x))
+		default:
+			f.SetInt(n)
+			return true
+		}
+	case f.CanFloat():
+		x, _ := v.AsBigFloat().Float64()
+		if math.IsInf(x, 0) {
+			b.errf(name, "is out of range, got %s", fmtNum(v.AsBigFloat()))
+			return false
+		}
+		f.SetFloat(x)
+		return true
+	default:
+		panic(fmt.Sprintf("scenarios: no decoding for %s (attribute %q)", f.Type(), name))
+	}
+	return false
+}
+
+func typeName(t cty.Type) string {
+	if t.IsPrimitiveType() {
+		return t.FriendlyName()
+	}
+	return t.FriendlyNameForConstraint()
+}
+
+// maxDuration bounds every duration: nothing in a run is longer than a
+// week, and it keeps Scale's arithmetic far from overflow.
+const maxDuration = 7 * 24 * time.Hour
+
+// duration reads a non-negative Go duration string ("30s", "1m30s").
+func (b *block) duration(name string, v cty.Value) (time.Duration, bool) {
+	switch v.Type() {
+	case cty.String:
+	case cty.Number:
+		b.errf(name, "a duration string with a unit is required, like \"30s\" or \"2m\", got the number %s", fmtNum(v.AsBigFloat()))
+		return 0, false
+	default:
+		b.errf(name, "a duration string like \"30s\" is required, got %s", typeName(v.Type()))
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v.AsString()))
+	switch {
+	case err != nil:
+		b.errf(name, "%q is not a duration: use a number with a unit (ms, s, m, h), like \"30s\" or \"1m30s\"", v.AsString())
+	case d < 0:
+		b.errf(name, "must not be negative, got %s", d)
+	case d > maxDuration:
+		b.errf(name, "must be at most %s, got %s", maxDuration, d)
+	default:
+		return d, true
+	}
+	return 0, false
+}
+
+// size reads a byte size: a whole number of bytes or a string such as
+// "256MiB", "1GB", "4k".
+func (b *block) size(name string, v cty.Value) (int64, bool) {
+	switch v.Type() {
+	case cty.Number:
+		f := v.AsBigFloat()
+		if n, acc := f.Int64(); f.IsInt() && acc == big.Exact {
+			return n, true
+		}
+		b.errf(name, "must be a whole number of bytes, got %s", fmtNum(f))
+	case cty.String:
+		n, err := parseSize(v.AsString())
+		if err == nil {
+			return n, true
+		}
+		b.errf(name, "%v", err)
+	default:
+		b.errf(name, "a size is required (bytes, or a string like \"256MiB\"), got %s", typeName(v.Type()))
+	}
+	return 0, false
 }
 
 // errAt adds an error at r about attribute name.
 func (b *block) errAt(r hcl.Range, name, format string, a ...any) {
-	rr := r
-	*b.diags = append(*b.diags, &hcl.Diagnostic{
+	b.p.diags = append(b.p.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  fmt.Sprintf("Invalid value for %q in %s", name, b.what),
 		Detail:   fmt.Sprintf(format, a...),
-		Subject:  &rr,
+		Subject:  &r,
 	})
 }
 
@@ -42,9 +278,18 @@ func (b *block) errf(name, format string, a ...any) {
 	b.errAt(b.rng(name), name, format, a...)
 }
 
+// reject is errf for a decoded value that is wrong: the field goes back
+// to its default, so checks that depend on it do not pile on.
+func (b *block) reject(name, format string, a ...any) {
+	b.errf(name, format, a...)
+	if f, ok := b.fields[name]; ok {
+		f[0].Set(f[1])
+	}
+}
+
 func (b *block) warnf(name, format string, a ...any) {
 	r := b.rng(name)
-	*b.diags = append(*b.diags, &hcl.Diagnostic{
+	b.p.diags = append(b.p.diags, &hcl.Diagnostic{
 		Severity: hcl.DiagWarning,
 		Summary:  fmt.Sprintf("Questionable %q in %s", name, b.what),
 		Detail:   fmt.Sprintf(format, a...),
@@ -62,65 +307,51 @@ func (b *block) rng(name string) hcl.Range {
 	return b.def
 }
 
-// value evaluates an attribute with no variables or functions: scenario
-// files are data. ok is false when absent or broken (already reported).
-func (b *block) value(name string) (cty.Value, bool) {
-	a, ok := b.attrs[name]
-	if !ok {
-		return cty.NilVal, false
+// intIn rejects *v (nil: absent, fine) outside [lo, hi].
+func intIn[T int | int64](b *block, name string, v *T, lo, hi T) bool {
+	if v != nil && (*v < lo || *v > hi) {
+		b.reject(name, "must be between %d and %d, got %d", lo, hi, *v)
+		return false
 	}
-	v, diags := a.Expr.Value(nil)
-	*b.diags = append(*b.diags, diags...)
-	if diags.HasErrors() {
-		return cty.NilVal, false
-	}
-	if v.IsNull() {
-		b.errf(name, "must not be null")
-		return cty.NilVal, false
-	}
-	if !v.IsWhollyKnown() {
-		b.errf(name, "must be a known value")
-		return cty.NilVal, false
-	}
-	v, _ = v.Unmark()
-	return v, true
+	return true
 }
 
-func typeName(t cty.Type) string {
-	if t.IsPrimitiveType() {
-		return t.FriendlyName()
+// floatIn rejects *v (nil: absent, fine) outside [lo, hi].
+func (b *block) floatIn(name string, v *float64, lo, hi float64) bool {
+	if v != nil && (*v < lo || *v > hi) {
+		b.reject(name, "must be between %g and %g, got %g", lo, hi, *v)
+		return false
 	}
-	return t.FriendlyNameForConstraint()
+	return true
 }
 
-func (b *block) str(name, def string) string {
-	v, ok := b.value(name)
-	if !ok {
-		return def
+// sizeIn rejects a byte size outside [lo, hi].
+func (b *block) sizeIn(name string, v, lo, hi int64) bool {
+	if v < lo || v > hi {
+		b.reject(name, "must be between %s and %s, got %s", fmtSize(lo), fmtSize(hi), fmtSize(v))
+		return false
 	}
-	if v.Type() != cty.String {
-		b.errf(name, "a string is required, got %s", typeName(v.Type()))
-		return def
-	}
-	return v.AsString()
+	return true
 }
 
-// enum reads a string that must be one of allowed.
-func (b *block) enum(name, def string, allowed ...string) string {
-	if !b.has(name) {
-		return def
+// positive rejects a duration of 0 (nil: absent, fine).
+func (b *block) positive(name string, d *time.Duration) {
+	if d != nil && *d <= 0 {
+		b.reject(name, "must be above 0s: nothing happens in no time")
 	}
-	s := b.str(name, "\x00")
-	if s == "\x00" {
-		return def
-	}
-	for _, a := range allowed {
-		if s == a {
-			return s
+}
+
+// oneOf rejects a string that is none of allowed.
+func oneOf[T ~string](b *block, name string, v T, allowed ...T) bool {
+	opts := make([]string, len(allowed))
+	for i, a := range allowed {
+		if v == a {
+			return true
 		}
+		opts[i] = string(a)
 	}
-	b.errf(name, "must be one of %s, got %q.%s", quoteList(allowed), s, suggest(s, allowed))
-	return def
+	b.reject(name, "must be one of %s, got %q.%s", quoteList(opts), v, suggest(string(v), opts))
+	return false
 }
 
 func quoteList(xs []string) string {
@@ -132,64 +363,6 @@ func quoteList(xs []string) string {
 		return strings.Join(q, "")
 	}
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
-}
-
-func (b *block) boolean(name string, def bool) bool {
-	v, ok := b.value(name)
-	if !ok {
-		return def
-	}
-	if v.Type() != cty.Bool {
-		b.errf(name, "true or false is required, got %s", typeName(v.Type()))
-		return def
-	}
-	return v.True()
-}
-
-// number reads a number; strings are not converted, so `nodes = "5"` is
-// reported as the type error it is.
-func (b *block) number(name string) (*big.Float, bool) {
-	v, ok := b.value(name)
-	if !ok {
-		return nil, false
-	}
-	if v.Type() != cty.Number {
-		b.errf(name, "a number is required, got %s", typeName(v.Type()))
-		return nil, false
-	}
-	return v.AsBigFloat(), true
-}
-
-// integer reads a whole number in [min, max].
-func (b *block) integer(name string, def, min, max int) int {
-	f, ok := b.number(name)
-	if !ok {
-		return def
-	}
-	if !f.IsInt() {
-		b.errf(name, "a whole number is required, got %s", fmtNum(f))
-		return def
-	}
-	if f.Cmp(big.NewFloat(float64(min))) < 0 || f.Cmp(big.NewFloat(float64(max))) > 0 {
-		b.errf(name, "must be between %d and %d, got %s", min, max, fmtNum(f))
-		return def
-	}
-	n, _ := f.Int64()
-	return int(n)
-}
-
-// float reads a number in [min, max].
-func (b *block) float(name string, def, min, max float64) float64 {
-	f, ok := b.number(name)
-	if !ok {
-		return def
-	}
-	x, _ := f.Float64()
-	if math.IsInf(x, 0) || math.IsNaN(x) || x < min || x > max {
-		b.errf(name, "must be between %g and %g, got %s", min, max, fmtNum(f))
-		return def
-	}
-	return x
 }
 
 // fmtNum renders a number for a message. big.Float.Text of a literal such
@@ -204,90 +377,6 @@ func fmtNum(f *big.Float) string {
 	}
 	x, _ := f.Float64()
 	return strconv.FormatFloat(x, 'g', 10, 64)
-}
-
-// maxDuration bounds every duration: nothing in a run is longer than a
-// week, and it keeps Scale's arithmetic far from overflow.
-const maxDuration = 7 * 24 * time.Hour
-
-// duration reads a non-negative Go duration string ("30s", "1m30s").
-func (b *block) duration(name string, def time.Duration) time.Duration {
-	d, ok := b.durationOK(name)
-	if !ok {
-		return def
-	}
-	return d
-}
-
-func (b *block) durationOK(name string) (time.Duration, bool) {
-	v, ok := b.value(name)
-	if !ok {
-		return 0, false
-	}
-	if v.Type() == cty.Number {
-		b.errf(name, "a duration string with a unit is required, like \"30s\" or \"2m\", got the number %s", fmtNum(v.AsBigFloat()))
-		return 0, false
-	}
-	if v.Type() != cty.String {
-		b.errf(name, "a duration string like \"30s\" is required, got %s", typeName(v.Type()))
-		return 0, false
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(v.AsString()))
-	if err != nil {
-		b.errf(name, "%q is not a duration: use a number with a unit (ms, s, m, h), like \"30s\" or \"1m30s\"", v.AsString())
-		return 0, false
-	}
-	if d < 0 {
-		b.errf(name, "must not be negative, got %s", d)
-		return 0, false
-	}
-	if d > maxDuration {
-		b.errf(name, "must be at most %s, got %s", maxDuration, d)
-		return 0, false
-	}
-	return d, true
-}
-
-// optDuration is duration for fields whose absence means "not checked".
-func (b *block) optDuration(name string) *time.Duration {
-	if d, ok := b.durationOK(name); ok {
-		return &d
-	}
-	return nil
-}
-
-// size reads a byte size: a whole number of bytes or a string such as
-// "256MiB", "1GB", "4k".
-func (b *block) size(name string, def, min, max int64) int64 {
-	v, ok := b.value(name)
-	if !ok {
-		return def
-	}
-	var n int64
-	switch v.Type() {
-	case cty.Number:
-		f := v.AsBigFloat()
-		if !f.IsInt() || f.Sign() < 0 || f.Cmp(big.NewFloat(float64(max))) > 0 {
-			b.errf(name, "must be a whole number of bytes between %s and %s, got %s", fmtSize(min), fmtSize(max), fmtNum(f))
-			return def
-		}
-		n, _ = f.Int64()
-	case cty.String:
-		var err error
-		n, err = parseSize(v.AsString())
-		if err != nil {
-			b.errf(name, "%v", err)
-			return def
-		}
-	default:
-		b.errf(name, "a size is required (bytes, or a string like \"256MiB\"), got %s", typeName(v.Type()))
-		return def
-	}
-	if n < min || n > max {
-		b.errf(name, "must be between %s and %s, got %s", fmtSize(min), fmtSize(max), fmtSize(n))
-		return def
-	}
-	return n
 }
 
 var sizeUnits = map[string]int64{
@@ -329,53 +418,26 @@ func fmtSize(n int64) string {
 	return strconv.FormatInt(n, 10) + "B"
 }
 
-// parseMix reads "read=80,write=20".
-func parseMix(s string) (Mix, error) {
-	var m Mix
-	seen := map[string]bool{}
-	for _, part := range strings.Split(s, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		op, w, ok := strings.Cut(part, "=")
-		op = strings.TrimSpace(op)
-		if !ok {
-			return m, fmt.Errorf("%q: each entry is OP=WEIGHT, like read=80", part)
-		}
-		n, err := strconv.Atoi(strings.TrimSpace(w))
-		if err != nil || n < 0 || n > 1000000 {
-			return m, fmt.Errorf("%q: the weight must be a whole number from 0 to 1000000", part)
-		}
-		if seen[op] {
-			return m, fmt.Errorf("%q is given twice", op)
-		}
-		seen[op] = true
-		switch op {
-		case "read":
-			m.Read = n
-		case "write":
-			m.Write = n
-		case "list":
-			m.List = n
-		case "delete":
-			m.Delete = n
-		default:
-			return m, fmt.Errorf("unknown operation %q: use read, write, list or delete.%s", op, suggest(op, []string{"read", "write", "list", "delete"}))
+// parseMix is load.ParseMix with a did-you-mean for a misspelt operation.
+func parseMix(s string) (load.Mix, error) {
+	m, err := load.ParseMix(s)
+	if err != nil {
+		for _, part := range strings.Split(s, ",") {
+			op, _, _ := strings.Cut(part, "=")
+			if _, bad := load.ParseOp(op); bad != nil {
+				ops := []string{"read", "write", "list", "delete"}
+				return m, fmt.Errorf("%w.%s", err, suggest(strings.TrimSpace(op), ops))
+			}
 		}
 	}
-	if m.Read+m.Write+m.List+m.Delete == 0 {
-		return m, fmt.Errorf("%q: at least one operation needs a weight above 0", s)
-	}
-	return m, nil
+	return m, err
 }
 
-// sortedKeys is for deterministic messages.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+// parseKeyDist is load.ParseKeyDist with a did-you-mean.
+func parseKeyDist(s string) (load.KeyDist, error) {
+	d, err := load.ParseKeyDist(s)
+	if err != nil && !strings.Contains(s, ":") {
+		err = fmt.Errorf("%w.%s", err, suggest(s, []string{"uniform", "zipf", "zipfian"}))
 	}
-	sort.Strings(ks)
-	return ks
+	return d, err
 }

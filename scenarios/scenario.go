@@ -33,21 +33,21 @@
 package scenarios
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/vaultstorm/vaultstorm/load"
 )
 
 // Scenario is one parsed, validated scenario file.
 type Scenario struct {
-	Name        string
-	Description string
+	Name        string `hcl:"name,optional"`
+	Description string `hcl:"description,optional"`
 	// Seed feeds every random choice of the run (random targets, the zone of
 	// `zone = "random"`, latency jitter). The file may set it; the runner's
 	// --seed overrides it by assigning this field before the run.
-	Seed int64
+	Seed int64 `hcl:"seed,optional"`
 
 	Cluster Cluster
 	Load    LoadSpec
@@ -87,19 +87,20 @@ const (
 	StorageDir   = "dir"
 )
 
-// Cluster is the `cluster` block.
+// Cluster is the `cluster` block. The hcl tags name each field's
+// attribute (see decode.go).
 type Cluster struct {
-	Nodes        int    // odd; default 5
-	Provider     string // ProviderProcess (default) | ProviderDocker | ProviderExternal
-	Storage      string // StorageRAID0 (default) | StorageDir
-	DiskSize     int64  // bytes per member disk; default 256 MiB
-	DisksPerNode int    // RAID0 members per node; default 2
-	VaultVersion string // e.g. "1.21.0"; "" = the harness's pinned build
-	VaultBin     string // path of a vault binary; excludes VaultVersion
-	Zones        int    // default 3 (capped at Nodes)
+	Nodes        int    `hcl:"nodes,optional"`                  // odd; default 5
+	Provider     string `hcl:"provider,optional"`               // ProviderProcess (default) | ProviderDocker | ProviderExternal
+	Storage      string `hcl:"storage,optional"`                // StorageRAID0 (default) | StorageDir
+	DiskSize     int64  `hcl:"disk_size,optional" unit:"bytes"` // bytes per member disk; default 256 MiB
+	DisksPerNode int    `hcl:"disks_per_node,optional"`         // RAID0 members per node; default 2
+	VaultVersion string `hcl:"vault_version,optional"`          // e.g. "1.21.0"; "" = the harness's pinned build
+	VaultBin     string `hcl:"vault_bin,optional"`              // path of a vault binary; excludes VaultVersion
+	Zones        int    `hcl:"zones,optional"`                  // default 3 (capped at Nodes)
 	// PerformanceMultiplier is Vault's raft performance_multiplier
 	// (0 = Vault's default, 5; 1 = the value Vault recommends for production).
-	PerformanceMultiplier int
+	PerformanceMultiplier int `hcl:"performance_multiplier,optional"`
 }
 
 // NodeNames returns the nodes' names, node1…nodeN, in address order
@@ -171,44 +172,26 @@ func (c Cluster) ElectionTimeout() time.Duration {
 	return time.Duration(c.Multiplier()) * time.Second
 }
 
-// LoadSpec is the `load` block: the options of `vaultstorm load`.
+// LoadSpec is the `load` block: the options of `vaultstorm load`, the mix
+// and key distribution as the load package's own types.
 type LoadSpec struct {
-	Rate         float64       // requests/s (open loop); default 200
-	RampFrom     float64       // start rate of the ramp; = Rate when no ramp
-	Ramp         time.Duration // ramp from RampFrom to Rate over this; 0 = none
-	Workers      int           // > 0: closed loop with this many workers (Rate ignored)
-	Duration     time.Duration // required
-	Mix          Mix           // default read=80,write=20
-	Keys         int           // key space; default 1000
-	Distribution string        // "uniform" (default) | "zipfian"
-	ValueSize    int           // bytes; default 256
-	Target       string        // "active" (default) | "all" | a node name
-	Mount        string        // KV v2 mount; default "vaultstorm"
+	Rate         float64       `hcl:"rate,optional"`                    // requests/s (open loop); default 200
+	RampFrom     float64       `hcl:"ramp_from,optional"`               // start rate of the ramp; = Rate when no ramp
+	Ramp         time.Duration `hcl:"ramp,optional"`                    // ramp from RampFrom to Rate over this; 0 = none
+	Workers      int           `hcl:"workers,optional"`                 // > 0: closed loop with this many workers (Rate ignored)
+	Duration     time.Duration `hcl:"duration,optional"`                // required
+	Mix          load.Mix      `hcl:"mix,optional"`                     // load.ParseMix; default load.DefaultMix (read=80,write=20)
+	Keys         int           `hcl:"keys,optional"`                    // key space; default 1000
+	Distribution load.KeyDist  `hcl:"distribution,optional"`            // load.ParseKeyDist; default load.Uniform
+	ValueSize    int           `hcl:"value_size,optional" unit:"bytes"` // bytes; default 256
+	Target       string        `hcl:"target,optional"`                  // "active" (default) | "all" | a node name
+	Mount        string        `hcl:"mount,optional"`                   // KV v2 mount; default "vaultstorm"
 	// Tick > 0 sends the requests due in each tick in one burst (see
 	// load.Options.Tick); a generator setting, not scaled by --time-scale.
-	Tick time.Duration
+	Tick time.Duration `hcl:"tick,optional"`
 	// HistoryKeys is how many keys have every operation recorded for the
 	// linearizability check (default DefaultHistoryKeys; 0 none).
-	HistoryKeys int
-}
-
-// Mix holds the relative weights of the KV operations.
-type Mix struct {
-	Read, Write, List, Delete int
-}
-
-// String renders the mix as the `--mix` flag of `vaultstorm load` takes it.
-func (m Mix) String() string {
-	var parts []string
-	for _, p := range []struct {
-		n string
-		v int
-	}{{"read", m.Read}, {"write", m.Write}, {"list", m.List}, {"delete", m.Delete}} {
-		if p.v > 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", p.n, p.v))
-		}
-	}
-	return strings.Join(parts, ",")
+	HistoryKeys int `hcl:"history_keys,optional"`
 }
 
 // Kind is a fault kind, the label of a `fault "KIND"` block.
@@ -259,54 +242,56 @@ func (t Target) String() string {
 }
 
 // Fault is one `fault "KIND"` block. Fields a kind does not take are zero.
+// The hcl tags name each field's attribute; which ones a kind takes is
+// faultAttrs (parse.go).
 type Fault struct {
-	Index int  // 1-based position in the file, as in rundir.Event.Fault
-	Kind  Kind // label of the block
-	At    time.Duration
+	Index int           // 1-based position in the file, as in rundir.Event.Fault
+	Kind  Kind          // label of the block
+	At    time.Duration `hcl:"at,optional"`
 	// Target: kill, stop, pause, spot_reclaim, disk_loss, partition, latency.
 	// Zero for zone_outage (see Zone), rolling_restart and recover_quorum
 	// (they act on every node).
 	Target Target
 	// Count is how many nodes Target picks (follower and random targets);
 	// 1 otherwise. For a zone target it is the zone's size.
-	Count int
+	Count int `hcl:"count,optional"`
 
 	// kill, stop: restart the same node (same data) RestartAfter after the fault.
 	Restart      bool
-	RestartAfter time.Duration
+	RestartAfter time.Duration `hcl:"restart_after,optional"`
 
 	// spot_reclaim, zone_outage, disk_loss: start a replacement node (new,
 	// empty disks) ReplaceAfter after the node was lost.
-	Replace      bool
-	ReplaceAfter time.Duration
+	Replace      bool          `hcl:"replace,optional"`
+	ReplaceAfter time.Duration `hcl:"replace_after,optional"`
 
 	// spot_reclaim: interruption notice; At is when the notice is given and
 	// the instance disappears At+Notice later (AWS gives 2 minutes).
-	Notice time.Duration
+	Notice time.Duration `hcl:"notice,optional"`
 
 	// zone_outage: "zone-a"…, or "leader" (the active node's zone) or
 	// "random" (seeded).
-	Zone string
+	Zone string `hcl:"zone,optional"`
 
 	// disk_loss: index (0-based) of the RAID0 member that fails.
-	Disk int
+	Disk int `hcl:"disk,optional"`
 
 	// pause, partition, latency: how long the fault lasts.
-	Duration time.Duration
+	Duration time.Duration `hcl:"duration,optional"`
 
 	// latency: added one-way delay on packets the node sends, uniform jitter
 	// of ± Jitter, and the percentage of those packets dropped.
-	Delay  time.Duration
-	Jitter time.Duration
-	Loss   float64
+	Delay  time.Duration `hcl:"delay,optional"`
+	Jitter time.Duration `hcl:"jitter,optional"`
+	Loss   float64       `hcl:"loss,optional"`
 
 	// rolling_restart: wait for the cluster to heal between nodes (and give
 	// up after Timeout per node); restart the active node last, as an
 	// upgrade does. Signal is "stop" (SIGTERM, default) or "kill".
-	WaitHealthy bool
-	LeaderLast  bool
-	Timeout     time.Duration
-	Signal      Kind
+	WaitHealthy bool          `hcl:"wait_healthy,optional"`
+	LeaderLast  bool          `hcl:"leader_last,optional"`
+	Timeout     time.Duration `hcl:"timeout,optional"`
+	Signal      Kind          `hcl:"signal,optional"`
 
 	// recover_quorum: Timeout bounds the wait for the recovered cluster to
 	// elect a leader.
@@ -328,37 +313,37 @@ func (f Fault) End() time.Duration {
 // Expect is the `expect` block. A nil field is not checked.
 type Expect struct {
 	// Longest run of failed writes (reads) overlapping any fault.
-	MaxUnavailability     *time.Duration
-	MaxReadUnavailability *time.Duration
+	MaxUnavailability     *time.Duration `hcl:"max_unavailability,optional"`
+	MaxReadUnavailability *time.Duration `hcl:"max_read_unavailability,optional"`
 	// Acknowledged writes not readable after the run.
-	LostWrites *int
+	LostWrites *int `hcl:"lost_writes,optional"`
 	// From t_fault until all expected nodes are unsealed voters and
 	// autopilot is healthy.
-	HealedWithin *time.Duration
+	HealedWithin *time.Duration `hcl:"healed_within,optional"`
 	// From t_fault until a leader other than a dead node (faults on the leader).
-	LeaderWithin *time.Duration
+	LeaderWithin *time.Duration `hcl:"leader_within,optional"`
 	// Whether leadership moves to another node during the fault: true for
 	// faults on the leader, false to assert a follower fault leaves it alone.
-	NewLeader *bool
+	NewLeader *bool `hcl:"new_leader,optional"`
 	// p99 of all operations while a fault is active, and over the whole run.
-	P99DuringFault *time.Duration
-	P99            *time.Duration
+	P99DuringFault *time.Duration `hcl:"p99_during_fault,optional"`
+	P99            *time.Duration `hcl:"p99,optional"`
 	// Voters in the raft configuration when the run ends.
-	MinVotersAfter *int
+	MinVotersAfter *int `hcl:"min_voters_after,optional"`
 	// Every node lost for good is gone from the raft configuration at the end.
-	DeadPeersRemoved *bool
+	DeadPeersRemoved *bool `hcl:"dead_peers_removed,optional"`
 	// Most failed operations allowed over the whole run, in percent.
-	MaxErrorRate *float64
+	MaxErrorRate *float64 `hcl:"max_error_rate,optional"`
 	// A request is unavailable when it failed or took longer than this
 	// from its intended time (default DefaultUnavailableAfter): what the
 	// unavailability windows count.
-	UnavailableAfter *time.Duration
+	UnavailableAfter *time.Duration `hcl:"unavailable_after,optional"`
 	// The generator's own validity: at most this percentage of requests
 	// sent late (default 1) and no send later than GeneratorMaxLag
 	// (default 100ms). A run that breaks either is INVALID: the harness,
 	// not Vault, fell behind.
-	GeneratorLateSends *float64
-	GeneratorMaxLag    *time.Duration
+	GeneratorLateSends *float64       `hcl:"generator_late_sends,optional"`
+	GeneratorMaxLag    *time.Duration `hcl:"generator_max_lag,optional"`
 	// The sampled keys' histories are linearizable (porcupine).
-	Linearizable *bool
+	Linearizable *bool `hcl:"linearizable,optional"`
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vaultstorm/vaultstorm/load"
 )
 
 var wantShipped = []string{"baseline", "disk-loss", "follower-kill", "leader-kill", "partition-leader",
@@ -119,7 +121,7 @@ func TestDefaultsAndZones(t *testing.T) {
 		t.Errorf("cluster defaults: %+v", c)
 	}
 	l := sc.Load
-	if l.Rate != 200 || l.Mix != (Mix{Read: 80, Write: 20}) || l.Keys != 1000 || l.Target != "active" || l.Duration != time.Minute || l.RampFrom != 200 {
+	if l.Rate != 200 || l.Mix != load.DefaultMix || l.Distribution != load.Uniform || l.Keys != 1000 || l.Target != "active" || l.Duration != time.Minute || l.RampFrom != 200 {
 		t.Errorf("load defaults: %+v", l)
 	}
 	if sc.Name != "t" {
@@ -342,7 +344,7 @@ var malformed = []struct {
 	{"rate zero", "load {\n  duration = \"1m\"\n  rate = 0\n}\n", "3:10", []string{`"rate"`, "above 0"}},
 	{"rate string", "load {\n  duration = \"1m\"\n  rate = \"fast\"\n}\n", "3:10", []string{`"rate"`, "number"}},
 	{"mix op", "load {\n  duration = \"1m\"\n  mix = \"raed=80,write=20\"\n}\n", "3:9", []string{`"mix"`, `"read"`}},
-	{"mix zero", "load {\n  duration = \"1m\"\n  mix = \"read=0\"\n}\n", "3:9", []string{`"mix"`, "above 0"}},
+	{"mix zero", "load {\n  duration = \"1m\"\n  mix = \"read=0\"\n}\n", "3:9", []string{`"mix"`, "all weights are zero"}},
 	{"mix dup", "load {\n  duration = \"1m\"\n  mix = \"read=1,read=2\"\n}\n", "3:9", []string{`"mix"`, "twice"}},
 	{"load target", "load {\n  duration = \"1m\"\n  target = \"node9\"\n}\n", "3:12", []string{`"target"`, "node1…node5"}},
 	{"ramp too long", "load {\n  duration = \"1m\"\n  ramp = \"2m\"\n}\n", "3:10", []string{`"ramp"`}},
@@ -351,7 +353,7 @@ var malformed = []struct {
 	{"mount", "load {\n  duration = \"1m\"\n  mount = \"/kv/\"\n}\n", "3:11", []string{`"mount"`}},
 	{"value_size", "load {\n  duration = \"1m\"\n  value_size = \"1GiB\"\n}\n", "3:16", []string{`"value_size"`}},
 	{"tick", "load {\n  duration = \"1m\"\n  tick = \"2s\"\n}\n", "3:10", []string{`"tick"`, "at most 1s"}},
-	{"distribution", "load {\n  duration = \"1m\"\n  distribution = \"zipf\"\n}\n", "3:18", []string{`"distribution"`, "zipfian"}},
+	{"distribution", "load {\n  duration = \"1m\"\n  distribution = \"zipfain\"\n}\n", "3:18", []string{`"distribution"`, "zipfian"}},
 	{"unknown kind", okLoad + "fault \"kil\" {\n  at = \"1s\"\n}\n", "2:7", []string{"kil", `Did you mean "kill"?`}},
 	{"no kind label", okLoad + "fault {\n  at = \"1s\"\n}\n", "2:7", []string{"label"}},
 	{"fault missing at", okLoad + "fault \"kill\" {\n  target = \"leader\"\n}\n", "2:14", []string{`"at"`, `fault "kill"`}},

@@ -62,7 +62,7 @@ func (s *Scenario) HCL() []byte {
 	l.SetAttributeValue("duration", dur(ld.Duration))
 	l.SetAttributeValue("mix", cty.StringVal(ld.Mix.String()))
 	l.SetAttributeValue("keys", cty.NumberIntVal(int64(ld.Keys)))
-	l.SetAttributeValue("distribution", cty.StringVal(ld.Distribution))
+	l.SetAttributeValue("distribution", cty.StringVal(ld.Distribution.String()))
 	l.SetAttributeValue("value_size", cty.NumberIntVal(int64(ld.ValueSize)))
 	l.SetAttributeValue("target", cty.StringVal(ld.Target))
 	l.SetAttributeValue("mount", cty.StringVal(ld.Mount))

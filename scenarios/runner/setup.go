@@ -97,15 +97,7 @@ func loadOptions(sc *scenarios.Scenario, r *run) (load.Options, error) {
 	} else {
 		o.Schedule = load.Constant(l.Rate, l.Duration)
 	}
-	var err error
-	if o.Mix, err = load.ParseMix(l.Mix.String()); err != nil {
-		return o, fmt.Errorf("load mix: %w", err)
-	}
-	if l.Distribution != "" {
-		if o.KeyDist, err = load.ParseKeyDist(l.Distribution); err != nil {
-			return o, fmt.Errorf("load distribution: %w", err)
-		}
-	}
+	o.Mix, o.KeyDist = l.Mix, l.Distribution
 	return o, nil
 }
 
