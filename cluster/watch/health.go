@@ -51,6 +51,14 @@ func (h *Health) State(err error) string {
 	}
 }
 
+// version is the answer's version, "" when there was no answer.
+func (h *Health) version() string {
+	if h == nil {
+		return ""
+	}
+	return h.Version
+}
+
 // Unsealed reports whether a state is a serving member (active or standby).
 func Unsealed(state string) bool { return state == StateLeader || state == StateFollower }
 

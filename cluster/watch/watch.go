@@ -439,7 +439,7 @@ func (w *Watcher) nodeLoop(ctx context.Context, n Node) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.setState(n.Name, h.State(err), h.Version)
+		w.setState(n.Name, h.State(err), h.version())
 		tm := time.NewTimer(w.interval(n.Name))
 		for waiting := true; waiting; {
 			select {
@@ -694,7 +694,7 @@ func (w *Watcher) Sweep(ctx context.Context) {
 			w.mu.Unlock()
 			h, err := w.health(ctx, n.Addr, KindHealth)
 			if ctx.Err() == nil {
-				w.setState(n.Name, h.State(err), h.Version)
+				w.setState(n.Name, h.State(err), h.version())
 			}
 		}()
 	}

@@ -284,6 +284,12 @@ func WriteJSON(dir, name string, v any) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write %s: %w", name, err)
 	}
+	// CreateTemp makes 0600; a run directory's documents are for readers
+	// (CI artefacts), and hold no secret.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", name, err)
+	}
 	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
 		return fmt.Errorf("write %s: %w", name, err)
 	}
