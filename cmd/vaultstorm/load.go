@@ -242,9 +242,7 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	vr, verr := load.Verify(vctx, target, dir)
-	if verr == nil {
-		vr.Apply(&sum)
-	}
+	vr.Apply(&sum) // a failed or partial read-back is recorded unverified, with how far it got
 	if err := rundir.WriteJSON(dir, rundir.SummaryFile, sum); err != nil {
 		return err
 	}
@@ -308,16 +306,18 @@ the ledger or the cluster could not be read.`,
 			if err != nil {
 				return err
 			}
-			vr, err := load.Verify(cmd.Context(), target, dir)
-			if err != nil {
-				return err
-			}
+			vr, verr := load.Verify(cmd.Context(), target, dir)
+			// Recorded even when the read-back failed: summary.json must
+			// not keep an earlier "verified" (but a failure creates none).
 			var sum rundir.Summary
-			if err := rundir.ReadJSON(dir, rundir.SummaryFile, &sum); err == nil || errors.Is(err, os.ErrNotExist) {
+			if err := rundir.ReadJSON(dir, rundir.SummaryFile, &sum); err == nil || (verr == nil && errors.Is(err, os.ErrNotExist)) {
 				vr.Apply(&sum)
-				if err := rundir.WriteJSON(dir, rundir.SummaryFile, sum); err != nil {
+				if err := rundir.WriteJSON(dir, rundir.SummaryFile, sum); err != nil && verr == nil {
 					return err
 				}
+			}
+			if verr != nil {
+				return verr
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "ledger: %d keys, %d acknowledged writes, %d unknown outcomes; present %d (later version %d), deleted by the run %d; LOST WRITES: %d\n",
 				vr.Keys, vr.AckedWrites, vr.UnknownWrites, vr.Present+vr.Later, vr.Later, vr.Deleted, vr.LostWrites)
