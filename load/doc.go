@@ -43,7 +43,7 @@
 // ledgered as "unknown", and deletes as "deleted" (or "unknown"). Values
 // are unique per write, so a stale version never has a newer digest.
 //
-// Verify (and CheckLedger, its pure core) reads every key back. For each
+// Verify (and checkers.CheckLedger, its pure core) reads every key back. For each
 // key, W is the acknowledged write with the highest version. The key is
 // fine when the store's latest version is W with W's digest, or later than
 // W (an unknown-outcome write was applied). It is legitimately absent when
@@ -51,7 +51,20 @@
 // after W was sent (it may have been applied after W). Anything else is a
 // lost write: the key is missing (all its acknowledged writes are lost),
 // at an older version (the acknowledged writes above it are lost), deleted
-// by someone else, or holding another value at W's version (1 lost).
+// by someone else, or holding another value at W's version (1 lost). When
+// the store is past W, W's version is read by ?version=N and must still
+// hold W's value; a version KV v2 purged (max_versions) is unverifiable.
+// One version acknowledged with two values is a lost write too
+// (DuplicateVersions). A read-back that fails or stops returns what it
+// read, unverified.
+//
+// # History
+//
+// For a sample of Options.HistoryKeys keys (default 16, spread over the
+// key space), every operation, prefill included, is appended to
+// history.jsonl: reads with the version and value they saw, writes with
+// their value and acknowledged version, deletes; unknown outcomes with no
+// return time. checkers.CheckDir judges it linearizable or not.
 //
 // # Hot path
 //
