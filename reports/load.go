@@ -970,8 +970,18 @@ func (r *Run) Verdict() Verdict {
 	case r.HasSummary:
 		v.Known, v.Passed = true, r.Summary.LostWrites == 0
 	}
+	// The runner's verdict (summary.json's passed) is the verdict: it is
+	// what the exit code said, and the runner already fails a run whose
+	// ledger could not be read back. What it did not judge (lost writes or
+	// a non-linearizable history where the scenario sets no expectation,
+	// as quorum-loss) is still shown, as a reason, without changing it.
+	// Only a run without that verdict (cut short, or an old summary) is
+	// judged here.
+	judged := r.Summary.Passed != nil
 	fail := func(covers, reason string) {
-		v.Known, v.Passed = true, false
+		if !judged {
+			v.Known, v.Passed = true, false
+		}
 		if !covered(covers) {
 			v.Reasons = append(v.Reasons, reason)
 		}
@@ -982,7 +992,12 @@ func (r *Run) Verdict() Verdict {
 	// Whatever an (older) summary's expectations said: acknowledged
 	// writes that were not all read back are not "nothing lost".
 	if r.Ledger.Unverified() {
-		fail("lost", r.Ledger.Why)
+		// Never a pass, whoever judged: an older runner passed
+		// lost_writes on a read-back that never finished.
+		v.Known, v.Passed = true, false
+		if !covered("lost") && !covered("ledger_verified") {
+			v.Reasons = append(v.Reasons, r.Ledger.Why)
+		}
 	}
 	if l := r.Summary.Linearizable; l != nil && !*l {
 		fail("lineariz", "NOT LINEARIZABLE: "+orDash(r.Summary.Linearizability))

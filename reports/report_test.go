@@ -369,10 +369,12 @@ func TestJUnit(t *testing.T) {
 	b, _ = os.ReadFile(filepath.Join(dir, JUnitFile))
 	s = validateJUnit(t, b)
 	su = s.Suites[0]
-	// The expectation, the recovery, and the lost write: lost_writes
-	// passed in this (edited) summary, so the ledger gets its own case.
-	if *su.Failures != 3 {
-		t.Errorf("failures=%d, want 3", *su.Failures)
+	// The runner judged this run: JUnit fails what it failed, the one
+	// expectation, so that CI and the exit code agree. The unhealed fault
+	// and the lost write (no threshold on them here) are reported in the
+	// cases' output, not failed a second time.
+	if *su.Failures != 1 {
+		t.Errorf("failures=%d, want 1", *su.Failures)
 	}
 	var msgs []string
 	for _, c := range su.Cases {
@@ -381,11 +383,11 @@ func TestJUnit(t *testing.T) {
 		}
 	}
 	all := strings.Join(msgs, "\n")
-	for _, want := range []string{"max_unavailability: measured 2.57s, threshold <= 2s", "fault #2 kill node1: measured not healed", "threshold healed_within <= 1m0s",
-		"measured 1 of "} {
-		if !strings.Contains(all, want) {
-			t.Errorf("failure messages lack %q:\n%s", want, all)
-		}
+	if !strings.Contains(all, "max_unavailability: measured 2.57s, threshold <= 2s") {
+		t.Errorf("failure messages lack the expectation:\n%s", all)
+	}
+	if !strings.Contains(string(b), "1 lost") {
+		t.Errorf("junit.xml does not report the lost write")
 	}
 	html, _ := os.ReadFile(filepath.Join(dir, HTMLFile))
 	if !strings.Contains(string(html), `id="verdict">FAIL<`) || !strings.Contains(string(html), "vaultstorm/k00042") {

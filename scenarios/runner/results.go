@@ -293,14 +293,15 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 		want := fmt.Sprintf("<= %d", *x.LostWrites)
 		switch {
 		case !sum.Verified:
-			got := fmt.Sprintf("unverified (%d of %d keys read)", sum.KeysRead, sum.KeysToRead)
-			if sum.VerifyError != "" {
-				got += ": " + sum.VerifyError
-			}
-			add("lost_writes", want, got, false)
+			add("lost_writes", want, unverified(sum), false)
 		default:
 			add("lost_writes", want, fmt.Sprint(sum.LostWrites), sum.LostWrites <= int64(*x.LostWrites))
 		}
+	}
+	if x.LostWrites == nil && !sum.Verified && sum.AckedWrites > 0 {
+		// No threshold on lost writes (quorum-loss reports whatever it
+		// lost), but a count that could not be made is not a pass either.
+		add("ledger_verified", "every acknowledged write read back", unverified(sum), false)
 	}
 	unavail := func(name string, limit *time.Duration, of func(rundir.FaultResult) float64, none float64) {
 		if limit == nil {
@@ -454,6 +455,15 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 	}
 	add("generator_max_lag", "<= "+lag.String(), fmtMs(sum.MaxSendLagMs), sum.MaxSendLagMs <= ms(lag))
 	return out
+}
+
+// unverified says how far an unfinished read-back got, and why it stopped.
+func unverified(sum *rundir.Summary) string {
+	got := fmt.Sprintf("unverified (%d of %d keys read)", sum.KeysRead, sum.KeysToRead)
+	if sum.VerifyError != "" {
+		got += ": " + sum.VerifyError
+	}
+	return got
 }
 
 func fmtMs(v float64) string {
