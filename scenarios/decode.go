@@ -37,8 +37,8 @@ type block struct {
 	attrs hcl.Attributes
 	what  string    // e.g. `cluster`, `fault "kill"`: named in messages
 	def   hcl.Range // the block header, for problems with no attribute
-	// fields are the decoded fields by attribute name, each with the value
-	// it had before decoding (its default), which reject restores.
+	// fields are the fields decoded without error, by attribute name, each
+	// with the value it had before (its default), which reject restores.
 	fields map[string][2]reflect.Value
 }
 
@@ -96,18 +96,19 @@ func (b *block) assign(dst any) {
 			continue
 		}
 		f := v.Field(i)
-		b.fields[name] = [2]reflect.Value{f, reflect.ValueOf(f.Interface())}
 		val, ok := b.value(name, a)
 		if !ok {
 			continue
 		}
+		def, dst := reflect.ValueOf(f.Interface()), f
 		if f.Kind() == reflect.Pointer {
-			ptr := reflect.New(f.Type().Elem())
-			if b.convert(name, val, ptr.Elem(), sf.Tag) {
-				f.Set(ptr)
+			dst = reflect.New(f.Type().Elem()).Elem()
+		}
+		if b.convert(name, val, dst, sf.Tag) {
+			if dst != f {
+				f.Set(dst.Addr())
 			}
-		} else {
-			b.convert(name, val, f, sf.Tag)
+			b.fields[name] = [2]reflect.Value{f, def}
 		}
 	}
 }
@@ -297,7 +298,11 @@ func (b *block) warnf(name, format string, a ...any) {
 	})
 }
 
+// has reports whether the attribute is in the file; ok, whether its value
+// was decoded (a broken one is reported once, and checks of what it means
+// skip it).
 func (b *block) has(name string) bool { _, ok := b.attrs[name]; return ok }
+func (b *block) ok(name string) bool  { _, ok := b.fields[name]; return ok }
 
 // rng is the range of the attribute's value, or the block header.
 func (b *block) rng(name string) hcl.Range {

@@ -3,6 +3,8 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,11 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, m := range malformed {
 		f.Add(m.src)
+	}
+	examples, _ := filepath.Glob(filepath.Join("testdata", "parse", "*.hcl"))
+	for _, p := range examples {
+		src, _ := os.ReadFile(p)
+		f.Add(string(src))
 	}
 	f.Add(`load { duration = "1m" }`)
 	f.Add("cluster {\n nodes = 4\n}\nload { duration = \"1m\" }\nfault \"kill\" {\n at = \"2m\"\n target = \"node9\"\n}\n")

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -34,6 +35,9 @@ const (
 	DefaultNodeTimeout  = 2 * time.Minute
 	DefaultHistoryKeys  = 16
 
+	DefaultSnapshotRetain = 5
+	DefaultRestoreTimeout = 5 * time.Minute // provision, init, restore, unseal, join
+
 	// The verdict's defaults (see Expect).
 	DefaultUnavailableAfter   = time.Second
 	DefaultGeneratorLateSends = 1.0 // percent of requests
@@ -48,13 +52,14 @@ const (
 	maxKeys         = 100_000_000
 	maxRate         = 1_000_000
 	maxWorkers      = 10_000
+	maxRetain       = 1000
 )
 
 var (
 	topSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "description"}, {Name: "seed"}},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "cluster"}, {Type: "load"}, {Type: "fault", LabelNames: []string{"kind"}}, {Type: "expect"},
+			{Type: "cluster"}, {Type: "load"}, {Type: "snapshots"}, {Type: "fault", LabelNames: []string{"kind"}}, {Type: "expect"},
 		},
 	}
 
@@ -70,6 +75,9 @@ var (
 		KindLatency:        {"!at", "!target", "delay", "jitter", "loss", "!duration"},
 		KindRollingRestart: {"!at", "wait_healthy", "leader_last", "timeout", "signal"},
 		KindRecoverQuorum:  {"!at", "timeout"},
+		KindTotalLoss:      {"!at"},
+		KindRestore:        {"!at", "snapshot", "timeout"},
+		KindUpgrade:        {"!at", "to_version", "to_bin", "count", "step_down", "pause_between", "timeout"},
 	}
 
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -129,6 +137,9 @@ func Parse(filename string, src []byte) (*Scenario, error) {
 type parser struct {
 	diags hcl.Diagnostics
 	file  *hcl.File
+	// versionAfter is the version every node runs once the faults are
+	// over, as far as the file tells ("": unknown or mixed).
+	versionAfter string
 }
 
 func (p *parser) errAt(r hcl.Range, summary, format string, a ...any) {
@@ -166,7 +177,7 @@ func (p *parser) parse(filename string, src []byte) *Scenario {
 	for _, b := range c.Blocks {
 		byType[b.Type] = append(byType[b.Type], b)
 	}
-	for _, t := range []string{"cluster", "load", "expect"} {
+	for _, t := range []string{"cluster", "load", "snapshots", "expect"} {
 		if bs := byType[t]; len(bs) > 1 {
 			p.errAt(bs[1].DefRange, fmt.Sprintf("Duplicate %s block", t),
 				"a scenario has one %s block; the first is at %s:%d:%d", t, bs[0].DefRange.Filename, bs[0].DefRange.Start.Line, bs[0].DefRange.Start.Column)
@@ -178,6 +189,9 @@ func (p *parser) parse(filename string, src []byte) *Scenario {
 		p.errAt(fileStart, "Missing load block", "a scenario needs a load block with at least a duration, e.g. load { duration = \"2m\" }")
 	} else {
 		p.load(sc, byType["load"][0])
+	}
+	if len(byType["snapshots"]) > 0 {
+		p.snapshots(sc, byType["snapshots"][0])
 	}
 	p.faults(sc, byType["fault"])
 	if len(byType["expect"]) > 0 {
@@ -206,7 +220,7 @@ func (p *parser) cluster(sc *Scenario, bs []*hcl.Block) {
 	if cl.VaultVersion != "" && !versionRE.MatchString(cl.VaultVersion) {
 		b.reject("vault_version", "must be a Vault release such as \"1.21.0\", got %q", cl.VaultVersion)
 	}
-	if b.has("vault_bin") && cl.VaultBin == "" {
+	if b.ok("vault_bin") && cl.VaultBin == "" {
 		b.errf("vault_bin", "must be a path to a vault binary, got an empty string")
 	}
 	if b.has("vault_version") && b.has("vault_bin") {
@@ -268,6 +282,63 @@ func (p *parser) load(sc *Scenario, hb *hcl.Block) {
 	}
 }
 
+func (p *parser) snapshots(sc *Scenario, hb *hcl.Block) {
+	s := &SnapshotSpec{Retain: DefaultSnapshotRetain}
+	sc.Snapshots = s
+	b := p.decode(hb, "snapshots", s)
+	if b.ok("interval") && s.Interval < time.Second {
+		b.reject("interval", "must be at least 1s, got %s", s.Interval)
+	} else if s.Interval >= sc.Load.Duration {
+		b.warnf("interval", "no snapshot is taken while the load runs (duration %s)", sc.Load.Duration)
+	}
+	intIn(b, "retain", &s.Retain, 1, maxRetain)
+	if store, err := snapshotStore(s.Store); err != nil {
+		b.reject("store", "%v", err)
+	} else {
+		s.Store = store
+	}
+}
+
+var bucketRE = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// snapshotStore checks a snapshot store URL (see SnapshotSpec.Store) and
+// returns it in canonical form: "file://" is "", the run directory.
+func snapshotStore(s string) (string, error) {
+	scheme, rest, isURL := strings.Cut(s, "://")
+	switch {
+	case s == "" || s == "file://":
+		return "", nil
+	case isURL && scheme == "file":
+		if !strings.HasPrefix(rest, "/") {
+			return "", fmt.Errorf("a file:// store needs an absolute path, like \"file:///var/backups/vault\" (three slashes), got %q; leave store out for a directory in the run directory", s)
+		}
+		if _, err := url.Parse(s); err != nil {
+			return "", fmt.Errorf("%q is not a URL: %v", s, err)
+		}
+		return s, nil
+	case isURL && scheme == "s3":
+		u, err := url.Parse(s)
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("%q is not a URL: %v", s, err)
+		case !bucketRE.MatchString(u.Host):
+			return "", fmt.Errorf("an s3:// store starts with a bucket name (3-63 lowercase letters, digits, '.' or '-'), like \"s3://vault-snapshots?region=us-east-1\", got %q", s)
+		case u.Path != "" && u.Path != "/":
+			return "", fmt.Errorf("an s3:// store names a bucket only, with options after '?' (region, endpoint, …), got the path %q", u.Path)
+		}
+		return s, nil
+	case isURL && (scheme == "gs" || scheme == "azblob" || scheme == "mem"):
+		return "", fmt.Errorf("%s:// stores are not supported: use file:// or s3:// (any S3-compatible store, through its endpoint), got %q", scheme, s)
+	case strings.HasPrefix(s, "/"):
+		return "", fmt.Errorf("must be a URL, got the path %q. Did you mean %q?", s, "file://"+s)
+	}
+	hint := ""
+	if isURL {
+		hint = suggest(scheme+"://", []string{"file://", "s3://"})
+	}
+	return "", fmt.Errorf("must be \"file:///ABSOLUTE/DIR\" or \"s3://BUCKET?region=…&endpoint=…\" (or left out: a directory in the run directory), got %q.%s", s, hint)
+}
+
 func nodeRange(c Cluster) string {
 	if c.Nodes == 1 {
 		return "node1"
@@ -305,6 +376,10 @@ func (p *parser) faults(sc *Scenario, bs []*hcl.Block) {
 	}
 
 	tolerable := sc.Cluster.Nodes - sc.Cluster.Quorum()
+	gone := -1 // index of the total_loss no restore has answered yet
+	// The version every node runs (all; "" = unknown or mixed) and the
+	// active node's, as far as the file tells.
+	all, active := sc.Cluster.VaultVersion, sc.Cluster.VaultVersion
 	for i, f := range sc.Faults {
 		b := blocks[i]
 		if f.At >= sc.Load.Duration {
@@ -315,20 +390,48 @@ func (p *parser) faults(sc *Scenario, bs []*hcl.Block) {
 		if i > 0 && f.At < sc.Faults[i-1].At {
 			b.errf("at", "faults must be listed in the order they happen: %s is before the previous fault's at (%s)", f.At, sc.Faults[i-1].At)
 		}
-		if lost := lostForGood(sc.Cluster, f); lost > tolerable && f.Kind != KindRecoverQuorum {
-			recovered := false
-			for _, g := range sc.Faults[i+1:] {
-				recovered = recovered || g.Kind == KindRecoverQuorum
-			}
-			if !recovered {
-				p.warnAt(b.def, "Quorum lost for good",
-					"this %s removes %d of %d voters for good (quorum is %d): the cluster cannot elect a leader or admit replacements until a fault \"recover_quorum\" performs the peers.json outage recovery",
-					f.Kind, lost, sc.Cluster.Nodes, sc.Cluster.Quorum())
-			}
+		later := func(k Kind) bool {
+			return slices.ContainsFunc(sc.Faults[i+1:], func(g Fault) bool { return g.Kind == k })
 		}
-		if f.Kind == KindRecoverQuorum {
+		switch {
+		case f.Kind == KindRestore:
+			if sc.Snapshots == nil {
+				p.errAt(b.def, "Restore without snapshots", "a restore needs a snapshots block, which takes the snapshots it restores from")
+			}
+			if gone < 0 {
+				p.errAt(b.def, "Restore without a total loss",
+					"a restore brings up a brand-new cluster from a snapshot after a fault \"total_loss\" (earlier, with no restore since) has destroyed the old one")
+				break
+			}
+			loss := sc.Faults[gone]
+			gone = -1
+			if sn := sc.Snapshots; sn != nil && sn.Interval > 0 {
+				if f.Snapshot >= sn.Retain {
+					b.reject("snapshot", "only the newest %d snapshots are kept (retain = %d), so snapshot %d (0 = the latest) is gone", sn.Retain, sn.Retain, f.Snapshot)
+				} else if taken := int(loss.At / sn.Interval); f.Snapshot >= taken {
+					b.warnf("snapshot", "by the total loss at %s, one snapshot every %s makes %d: there is no snapshot %d (0 = the latest)", loss.At, sn.Interval, taken, f.Snapshot)
+				}
+			}
+		case gone >= 0:
+			b.errf("at", "every node is gone since fault %d (total_loss at %s) and no restore has brought a cluster back: this %s has nothing to act on",
+				gone+1, sc.Faults[gone].At, f.Kind)
+		case f.Kind == KindTotalLoss:
+			gone = i
+			if !later(KindRestore) {
+				p.warnAt(b.def, "Total loss without restore",
+					"nothing brings a cluster back after this total_loss: the rest of the run measures a cluster that is not there; add a fault \"restore\" after it")
+			}
+		case f.Kind == KindUpgrade:
+			all, active = p.upgrade(sc, f, b, all, active)
+		}
+		if lost := lostForGood(sc.Cluster, f); lost > tolerable && f.Kind != KindRecoverQuorum && f.Kind != KindTotalLoss && !later(KindRecoverQuorum) {
+			p.warnAt(b.def, "Quorum lost for good",
+				"this %s removes %d of %d voters for good (quorum is %d): the cluster cannot elect a leader or admit replacements until a fault \"recover_quorum\" performs the peers.json outage recovery",
+				f.Kind, lost, sc.Cluster.Nodes, sc.Cluster.Quorum())
+		}
+		if f.Kind == KindRecoverQuorum && gone < 0 {
 			var loser *Fault
-			for j := i - 1; j >= 0 && loser == nil; j-- {
+			for j := i - 1; j >= 0 && loser == nil && sc.Faults[j].Kind != KindRestore; j-- {
 				if lostForGood(sc.Cluster, sc.Faults[j]) > tolerable {
 					loser = &sc.Faults[j]
 				}
@@ -340,6 +443,93 @@ func (p *parser) faults(sc *Scenario, bs []*hcl.Block) {
 			}
 		}
 	}
+	p.versionAfter = all
+}
+
+// restores pairs each restore with the total_loss it answers, as indexes
+// into faults (a valid file has a total_loss before each restore).
+func restores(faults []Fault) [][2]int {
+	var out [][2]int
+	loss := -1
+	for i, f := range faults {
+		switch {
+		case f.Kind == KindTotalLoss:
+			loss = i
+		case f.Kind == KindRestore && loss >= 0:
+			out = append(out, [2]int{loss, i})
+			loss = -1
+		}
+	}
+	return out
+}
+
+// upgrade checks an upgrade against the versions the nodes run before it
+// (all: every node's, "" unknown or mixed; active: the active node's) and
+// returns the versions after it. An upgrade that would end with the active
+// node failing over to an older standby is refused, as HashiCorp's
+// upgrade guide never fails over from a newer version to an older one.
+func (p *parser) upgrade(sc *Scenario, f Fault, b *block, all, active string) (string, string) {
+	n := f.Count // nodes it upgrades
+	if n == 0 {
+		n = sc.Cluster.Nodes
+	}
+	if end := f.At + time.Duration(n-1)*f.PauseBetween; n > 1 && end >= sc.Load.Duration {
+		b.warnf("pause_between", "the pauses alone last until %s, after the load ends at %s: the end of the upgrade is not measured under load", end, sc.Load.Duration)
+	}
+	whole := f.Count == 0 || f.Count >= sc.Cluster.Nodes // the active node too
+	to := f.ToVersion
+	same := func(a, b string) bool { return strings.TrimPrefix(a, "v") == strings.TrimPrefix(b, "v") }
+	older := active != "" && to != "" && compareVersions(to, active) < 0
+	switch {
+	case to == "": // to_bin: which version is not known
+		if whole {
+			active = ""
+		}
+		return "", active
+	case all != "" && same(to, all):
+		b.warnf("to_version", "every node already runs %s: this upgrade has nothing to do", all)
+		return all, active
+	case older && whole:
+		attr := "to_version"
+		if f.Count != 0 {
+			attr = "count"
+		}
+		b.errf(attr, "rolling every node from %s back to %s ends with the active node handing over to an older standby, and Vault never fails over from a newer version to an older one; roll back standbys only (count below %d) while the active node runs the older version",
+			active, to, sc.Cluster.Nodes)
+	case older:
+		b.warnf("to_version", "standbys on %s behind an active node on %s: a failover would go from a newer version to an older one", to, active)
+	}
+	if whole {
+		return to, to
+	}
+	return "", active
+}
+
+// compareVersions orders Vault releases ("1.19.5" < "1.21.0"; a
+// pre-release before its release; build metadata ignored). Both match
+// versionRE.
+func compareVersions(a, b string) int {
+	parse := func(v string) ([3]int, string) {
+		v, _, _ = strings.Cut(strings.TrimPrefix(v, "v"), "+")
+		core, pre, _ := strings.Cut(v, "-")
+		var n [3]int
+		for i, x := range strings.SplitN(core, ".", 3) {
+			n[i], _ = strconv.Atoi(x)
+		}
+		return n, pre
+	}
+	na, pa := parse(a)
+	nb, pb := parse(b)
+	if c := slices.Compare(na[:], nb[:]); c != 0 || pa == pb {
+		return c
+	}
+	switch {
+	case pa == "":
+		return 1
+	case pb == "":
+		return -1
+	}
+	return strings.Compare(pa, pb)
 }
 
 // lostForGood is how many nodes f removes for good (data gone, or killed
@@ -350,7 +540,7 @@ func lostForGood(c Cluster, f Fault) int {
 		if !f.Restart {
 			return f.Count
 		}
-	case KindSpotReclaim, KindDiskLoss:
+	case KindSpotReclaim, KindDiskLoss, KindTotalLoss:
 		return f.Count
 	case KindZoneOutage:
 		if f.Zone == "leader" || f.Zone == "random" {
@@ -379,6 +569,10 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 		f.WaitHealthy, f.LeaderLast, f.Timeout, f.Signal = true, true, DefaultNodeTimeout, KindStop
 	case KindRecoverQuorum:
 		f.Timeout = DefaultNodeTimeout
+	case KindRestore:
+		f.Timeout = DefaultRestoreTimeout
+	case KindUpgrade:
+		f.StepDown, f.Timeout, f.Count = true, DefaultNodeTimeout, 0
 	}
 	var target struct {
 		Target *string `hcl:"target,optional"` // parsed by target
@@ -390,7 +584,7 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 			f.Count = len(cl.ZoneNodes(f.Target.Name))
 		}
 	}
-	if b.has("count") {
+	if b.has("count") && kind != KindUpgrade {
 		max := cl.Nodes
 		switch f.Target.Kind {
 		case TargetFollower:
@@ -413,7 +607,7 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 	case KindKill, KindStop:
 		f.Restart = b.has("restart_after")
 	case KindPause, KindPartition:
-		if b.has("duration") && f.Duration == 0 {
+		if b.ok("duration") && f.Duration == 0 {
 			b.errf("duration", "must be above 0s")
 		}
 		if kind == KindPartition && cl.Nodes == 1 {
@@ -423,7 +617,7 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 			b.errf("target", "with one zone, a zone has no peers outside it to be cut off from")
 		}
 	case KindZoneOutage:
-		if b.has("zone") && f.Zone != "leader" && f.Zone != "random" && !slices.Contains(cl.ZoneNames(), f.Zone) {
+		if b.ok("zone") && f.Zone != "leader" && f.Zone != "random" && !slices.Contains(cl.ZoneNames(), f.Zone) {
 			b.reject("zone", "must be a zone of the cluster (%s), \"leader\" (the active node's zone) or \"random\", got %q.%s",
 				zoneRange(cl), f.Zone, suggest(f.Zone, append([]string{"leader", "random"}, cl.ZoneNames()...)))
 		}
@@ -437,7 +631,7 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 		}
 	case KindLatency:
 		b.floatIn("loss", &f.Loss, 0, 100)
-		if b.has("duration") && f.Duration == 0 {
+		if b.ok("duration") && f.Duration == 0 {
 			b.errf("duration", "must be above 0s")
 		}
 		if f.Jitter > f.Delay {
@@ -452,8 +646,24 @@ func (p *parser) fault(sc *Scenario, kind Kind, hb *hcl.Block) (Fault, *block) {
 	case KindRollingRestart:
 		oneOf(b, "signal", f.Signal, KindStop, KindKill)
 		f.Count = cl.Nodes
+	case KindTotalLoss, KindRestore:
+		f.Count = cl.Nodes
+		intIn(b, "snapshot", &f.Snapshot, 0, maxRetain-1)
+	case KindUpgrade:
+		intIn(b, "count", &f.Count, 0, cl.Nodes)
+		switch {
+		case b.has("to_version") && b.has("to_bin"):
+			b.errf("to_bin", "give to_version or to_bin, not both")
+		case !b.has("to_version") && !b.has("to_bin"):
+			p.errAt(hb.Body.MissingItemRange(), "Missing required argument",
+				`fault "upgrade" needs "to_version", a Vault release (bin/vault-VERSION, from make vault VAULT_VERSION=…), or "to_bin", the path of a vault binary`)
+		case b.ok("to_version") && !versionRE.MatchString(f.ToVersion):
+			b.reject("to_version", "must be a Vault release such as \"1.21.0\", got %q", f.ToVersion)
+		case b.ok("to_bin") && f.ToBin == "":
+			b.errf("to_bin", "must be a path to a vault binary, got an empty string")
+		}
 	}
-	if b.has("timeout") && f.Timeout == 0 {
+	if b.ok("timeout") && f.Timeout == 0 {
 		b.errf("timeout", "must be above 0s")
 	}
 	return f, b
@@ -500,6 +710,44 @@ func (p *parser) expect(sc *Scenario, hb *hcl.Block) {
 	b.floatIn("generator_late_sends", e.GeneratorLateSends, 0, 100)
 	if e.Linearizable != nil && *e.Linearizable && sc.Load.HistoryKeys == 0 {
 		b.errf("linearizable", "needs a history to check: history_keys in the load block is 0")
+	}
+	has := func(k Kind) bool { return slices.ContainsFunc(sc.Faults, func(f Fault) bool { return f.Kind == k }) }
+	intIn(b, "rpo_writes", e.RPOWrites, 0, 1<<53)
+	for _, n := range []string{"rpo_writes", "rpo_seconds", "rto"} {
+		if b.has(n) && !has(KindRestore) {
+			b.errf(n, "needs a fault \"restore\": %s is measured on a cluster restored from a snapshot after a total loss", n)
+		}
+	}
+	b.positive("rto", e.RTO)
+	for _, pair := range restores(sc.Faults) {
+		loss, r := sc.Faults[pair[0]], sc.Faults[pair[1]]
+		if e.RTO != nil && *e.RTO <= r.At-loss.At {
+			b.reject("rto", "must be longer than the %s from the total loss (fault %d, at %s) to the restore (fault %d, at %s): the RTO counts from the loss",
+				r.At-loss.At, loss.Index, loss.At, r.Index, r.At)
+		}
+	}
+	b.positive("snapshot_p99", e.SnapshotP99)
+	if b.has("snapshot_p99") && sc.Snapshots == nil {
+		b.errf("snapshot_p99", "needs a snapshots block: no snapshot is taken")
+	}
+	if v := e.VersionsAfter; v != nil {
+		switch {
+		case !versionRE.MatchString(*v):
+			b.reject("versions_after", "must be a Vault release such as \"1.21.0\", got %q", *v)
+		case p.versionAfter != "" && strings.TrimPrefix(*v, "v") != strings.TrimPrefix(p.versionAfter, "v"):
+			b.warnf("versions_after", "the scenario leaves every node on %s (cluster vault_version and the upgrades)", p.versionAfter)
+		case !has(KindUpgrade):
+			b.warnf("versions_after", "this scenario has no fault \"upgrade\": versions_after only checks the version the cluster started with")
+		}
+	}
+	b.positive("step_down_within", e.StepDownWithin)
+	if d := e.StepDownWithin; d != nil && *d < sc.Cluster.ElectionTimeout() {
+		b.warnf("step_down_within", "raft does not elect a leader in less than an election timeout (%s at performance_multiplier %d)", sc.Cluster.ElectionTimeout(), sc.Cluster.Multiplier())
+	}
+	for _, n := range []string{"step_down_within", "reads_through_standbys", "seal_restart"} {
+		if b.has(n) && !has(KindUpgrade) {
+			b.errf(n, "is a check after an upgrade (as Vault's enos upgrade scenario runs it), and this scenario has no fault \"upgrade\"")
+		}
 	}
 	if len(sc.Faults) == 0 {
 		for _, n := range []string{"healed_within", "leader_within", "p99_during_fault", "new_leader", "max_read_unavailability"} {

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 )
 
@@ -29,6 +30,10 @@ const (
 	// healed_within when nodes only restart: start, auto-unseal, raft
 	// catch-up and autopilot's 10s server_stabilization_time.
 	MinHealedRestart = 30 * time.Second
+	// Snapshot interval: a raft snapshot of a small data set, written to
+	// the store, takes a good part of a second on a loaded 2-core host;
+	// closer snapshots would overlap and measure only snapshotting.
+	MinSnapshotInterval = 2 * time.Second
 )
 
 // minDisruption is the shortest pause or partition that still lets raft
@@ -49,13 +54,18 @@ const PromotionSlack = 5 * time.Second
 
 // Scale returns a copy of the scenario with every schedule duration
 // multiplied by f (--time-scale; f < 1 shrinks): the load's duration and
-// ramp, each fault's at, restart_after, replace_after, notice and duration,
-// and expect.healed_within. It leaves alone what raft's timers and the
-// hardware bound rather than the schedule: latency delay and jitter,
-// rolling_restart/recover_quorum timeouts, and the expectations
-// leader_within, max_unavailability, max_read_unavailability, p99 and
-// p99_during_fault. Durations are floored as documented on the Min*
-// constants; each floor that took effect is recorded in ScaleNotes.
+// ramp, the snapshot interval, each fault's at, restart_after,
+// replace_after, notice, duration and pause_between, and
+// expect.healed_within. expect.rpo_writes and rpo_seconds follow the
+// snapshot interval (times interval as run / interval as written), and
+// expect.rto the time from each total loss to its restore (the RTO counts
+// from the loss, so it moves by as much as that gap). Scale leaves alone
+// what raft's timers and the hardware bound rather than the schedule:
+// latency delay and jitter, every timeout, the restore's snapshot, and the
+// expectations leader_within, max_unavailability, max_read_unavailability,
+// p99, p99_during_fault, snapshot_p99 and step_down_within. Durations are
+// floored as documented on the Min* constants; each floor that took effect
+// is recorded in ScaleNotes.
 func (s *Scenario) Scale(f float64) (*Scenario, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f > 100 {
 		return nil, fmt.Errorf("time scale must be above 0 and at most 100, got %g", f)
@@ -78,6 +88,18 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		return out.Round(time.Millisecond)
 	}
 	c.Load.Duration = sc("load duration", s.Load.Duration, MinLoadDuration)
+	if s.Snapshots != nil {
+		sn := *s.Snapshots
+		sn.Interval = sc("snapshots interval", sn.Interval, MinSnapshotInterval)
+		c.Snapshots = &sn
+		ratio := float64(sn.Interval) / float64(max(s.Snapshots.Interval, 1))
+		if e := c.Expect.RPOSeconds; e != nil {
+			*e = time.Duration(math.Round(float64(*e) * ratio)).Round(time.Millisecond)
+		}
+		if e := c.Expect.RPOWrites; e != nil {
+			*e = int(math.Ceil(float64(*e) * ratio))
+		}
+	}
 	c.Load.Ramp = sc("load ramp", s.Load.Ramp, 0)
 	if c.Load.Ramp > c.Load.Duration {
 		c.Load.Ramp = c.Load.Duration
@@ -114,6 +136,7 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		ft.RestartAfter = sc(what+" restart_after", ft.RestartAfter, 0)
 		ft.ReplaceAfter = sc(what+" replace_after", ft.ReplaceAfter, 0)
 		ft.Notice = sc(what+" notice", ft.Notice, 0)
+		ft.PauseBetween = sc(what+" pause_between", ft.PauseBetween, 0)
 		switch ft.Kind {
 		case KindPause, KindPartition:
 			ft.Duration = sc(what+" duration", ft.Duration, minDisruption(s.Cluster))
@@ -135,6 +158,16 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("load duration: %s raised to %s so %s happens under load", c.Load.Duration, needLoad, needFor))
 		c.Load.Duration = needLoad
 	}
+	if r := c.Expect.RTO; r != nil {
+		var shift time.Duration // the most any loss-to-restore gap grew (or least it shrank)
+		for i, pair := range restores(s.Faults) {
+			d := (c.Faults[pair[1]].At - c.Faults[pair[0]].At) - (s.Faults[pair[1]].At - s.Faults[pair[0]].At)
+			if i == 0 || d > shift {
+				shift = d
+			}
+		}
+		*r += shift
+	}
 	if h := c.Expect.HealedWithin; h != nil {
 		floor := MinHealedRestart
 		if replaces {
@@ -146,50 +179,16 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 	return &c, nil
 }
 
+// clone copies e and every value its fields point to.
 func (e Expect) clone() Expect {
-	cp := func(p *time.Duration) *time.Duration {
-		if p == nil {
-			return nil
-		}
-		v := *p
-		return &v
-	}
 	c := e
-	c.MaxUnavailability = cp(e.MaxUnavailability)
-	c.MaxReadUnavailability = cp(e.MaxReadUnavailability)
-	c.HealedWithin = cp(e.HealedWithin)
-	c.LeaderWithin = cp(e.LeaderWithin)
-	c.P99DuringFault = cp(e.P99DuringFault)
-	c.P99 = cp(e.P99)
-	if e.LostWrites != nil {
-		v := *e.LostWrites
-		c.LostWrites = &v
-	}
-	if e.NewLeader != nil {
-		v := *e.NewLeader
-		c.NewLeader = &v
-	}
-	if e.MinVotersAfter != nil {
-		v := *e.MinVotersAfter
-		c.MinVotersAfter = &v
-	}
-	if e.DeadPeersRemoved != nil {
-		v := *e.DeadPeersRemoved
-		c.DeadPeersRemoved = &v
-	}
-	if e.MaxErrorRate != nil {
-		v := *e.MaxErrorRate
-		c.MaxErrorRate = &v
-	}
-	c.UnavailableAfter = cp(e.UnavailableAfter)
-	c.GeneratorMaxLag = cp(e.GeneratorMaxLag)
-	if e.GeneratorLateSends != nil {
-		v := *e.GeneratorLateSends
-		c.GeneratorLateSends = &v
-	}
-	if e.Linearizable != nil {
-		v := *e.Linearizable
-		c.Linearizable = &v
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		if f := v.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			p := reflect.New(f.Type().Elem())
+			p.Elem().Set(f.Elem())
+			f.Set(p)
+		}
 	}
 	return c
 }

@@ -51,8 +51,11 @@ type Scenario struct {
 
 	Cluster Cluster
 	Load    LoadSpec
-	Faults  []Fault // in file order, which is also the order of At (validated)
-	Expect  Expect
+	// Snapshots is the `snapshots` block: a raft snapshot agent running
+	// during the load. Nil: no snapshots are taken.
+	Snapshots *SnapshotSpec
+	Faults    []Fault // in file order, which is also the order of At (validated)
+	Expect    Expect
 
 	// TimeScale is 1 for a scenario as written and f after Scale(f).
 	TimeScale float64
@@ -194,6 +197,17 @@ type LoadSpec struct {
 	HistoryKeys int `hcl:"history_keys,optional"`
 }
 
+// SnapshotSpec is the `snapshots` block: the active node's raft snapshot
+// taken every Interval (from load start), the newest Retain kept in Store.
+type SnapshotSpec struct {
+	Interval time.Duration `hcl:"interval"`        // required; >= 1s
+	Retain   int           `hcl:"retain,optional"` // default DefaultSnapshotRetain
+	// Store is a gocloud.dev/blob URL: "file:///ABSOLUTE/DIR" or
+	// "s3://BUCKET?region=…&endpoint=…". "" (the default; `store =
+	// "file://"` in a file) is a directory under the run directory.
+	Store string `hcl:"store,optional"`
+}
+
 // Kind is a fault kind, the label of a `fault "KIND"` block.
 type Kind string
 
@@ -209,11 +223,15 @@ const (
 	KindLatency        Kind = "latency"         // delay/jitter/loss on the node's traffic for Duration
 	KindRollingRestart Kind = "rolling_restart" // every node restarted in turn
 	KindRecoverQuorum  Kind = "recover_quorum"  // peers.json outage recovery on the survivors
+	KindTotalLoss      Kind = "total_loss"      // every node killed, every RAID0 array destroyed; the transit seal survives
+	KindRestore        Kind = "restore"         // a brand-new cluster restored from a snapshot
+	KindUpgrade        Kind = "upgrade"         // rolling binary swap, standbys first, the active node last
 )
 
 // Kinds lists every fault kind in documentation order.
 var Kinds = []Kind{KindKill, KindStop, KindPause, KindSpotReclaim, KindZoneOutage,
-	KindDiskLoss, KindPartition, KindLatency, KindRollingRestart, KindRecoverQuorum}
+	KindDiskLoss, KindPartition, KindLatency, KindRollingRestart, KindRecoverQuorum,
+	KindTotalLoss, KindRestore, KindUpgrade}
 
 // TargetKind says how a fault picks its node(s).
 type TargetKind string
@@ -249,11 +267,14 @@ type Fault struct {
 	Kind  Kind          // label of the block
 	At    time.Duration `hcl:"at,optional"`
 	// Target: kill, stop, pause, spot_reclaim, disk_loss, partition, latency.
-	// Zero for zone_outage (see Zone), rolling_restart and recover_quorum
-	// (they act on every node).
+	// Zero for zone_outage (see Zone) and the kinds that act on every node.
 	Target Target
 	// Count is how many nodes Target picks (follower and random targets);
-	// 1 otherwise. For a zone target it is the zone's size.
+	// 1 otherwise. For a zone target it is the zone's size; for
+	// rolling_restart, total_loss and restore the cluster's size. For
+	// upgrade it is as written: 0 = every node not already on the new
+	// version; fewer than the cluster's nodes = that many standbys, never
+	// the active node.
 	Count int `hcl:"count,optional"`
 
 	// kill, stop: restart the same node (same data) RestartAfter after the fault.
@@ -295,6 +316,22 @@ type Fault struct {
 
 	// recover_quorum: Timeout bounds the wait for the recovered cluster to
 	// elect a leader.
+
+	// restore: which snapshot a brand-new cluster is restored from, counted
+	// from the newest (0 = the latest taken before the total loss, N = the
+	// Nth before it); Timeout bounds the whole restore (default
+	// DefaultRestoreTimeout).
+	Snapshot int `hcl:"snapshot,optional"`
+
+	// upgrade: the new binary, as a Vault release (bin/vault-VERSION) or a
+	// path (exactly one is set); each standby in turn is stopped, swapped,
+	// started and waited for (Timeout per node, default
+	// DefaultNodeTimeout), PauseBetween between nodes; then the active
+	// node, stepped down first when StepDown (default true), else SIGTERM.
+	ToVersion    string        `hcl:"to_version,optional"`
+	ToBin        string        `hcl:"to_bin,optional"`
+	StepDown     bool          `hcl:"step_down,optional"`
+	PauseBetween time.Duration `hcl:"pause_between,optional"`
 }
 
 // End is when the fault's own action is over, relative to load start:
@@ -346,4 +383,25 @@ type Expect struct {
 	GeneratorMaxLag    *time.Duration `hcl:"generator_max_lag,optional"`
 	// The sampled keys' histories are linearizable (porcupine).
 	Linearizable *bool `hcl:"linearizable,optional"`
+
+	// After a restore (each one): acknowledged writes lost because they
+	// came after the restored snapshot (RPO, a count, and the span from
+	// the snapshot to the last lost write), and the time from the total
+	// loss to the first successful write (RTO). Writes acknowledged before
+	// the snapshot was requested and missing are lost_writes, not RPO.
+	RPOWrites  *int           `hcl:"rpo_writes,optional"`
+	RPOSeconds *time.Duration `hcl:"rpo_seconds,optional"`
+	RTO        *time.Duration `hcl:"rto,optional"`
+	// p99 of the load while a snapshot is being taken.
+	SnapshotP99 *time.Duration `hcl:"snapshot_p99,optional"`
+
+	// The checks after an upgrade (Vault's enos upgrade scenario): every
+	// node reports this version at the end; a leader step-down elects a
+	// new leader within StepDownWithin; data written before the upgrade
+	// reads back through each standby; the seal still unseals a restarted
+	// node.
+	VersionsAfter        *string        `hcl:"versions_after,optional"`
+	StepDownWithin       *time.Duration `hcl:"step_down_within,optional"`
+	ReadsThroughStandbys *bool          `hcl:"reads_through_standbys,optional"`
+	SealRestart          *bool          `hcl:"seal_restart,optional"`
 }

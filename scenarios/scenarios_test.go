@@ -392,6 +392,52 @@ var malformed = []struct {
 	{"name", "name = \"../../etc\"\n" + okLoad, "1:8", []string{`"name"`}},
 	{"seed", "seed = -1\n" + okLoad, "1:8", []string{`"seed"`}},
 	{"list value", "load {\n  duration = [\"1m\"]\n}\n", "2:14", []string{`"duration"`, "tuple"}},
+
+	// snapshots
+	{"snapshots no interval", okLoad + "snapshots {\n  retain = 3\n}\n", "2:11", []string{`"interval"`, "snapshots"}},
+	{"snapshots interval short", okLoad + "snapshots {\n  interval = \"500ms\"\n}\n", "3:14", []string{`"interval"`, "at least 1s"}},
+	{"snapshots interval number", okLoad + "snapshots {\n  interval = 30\n}\n", "3:14", []string{`"interval"`, `"30s"`}},
+	{"snapshots misspelt", okLoad + "snapshots {\n  interval = \"30s\"\n  retian = 3\n}\n", "4:3", []string{`"retian"`, `Did you mean "retain"?`, "snapshots takes: interval, retain, store"}},
+	{"snapshots retain", okLoad + "snapshots {\n  interval = \"30s\"\n  retain = 0\n}\n", "4:12", []string{`"retain"`, "between 1 and 1000"}},
+	{"snapshots twice", okLoad + "snapshots {\n  interval = \"30s\"\n}\nsnapshots {\n  interval = \"30s\"\n}\n", "5:1", []string{"Duplicate snapshots block"}},
+	{"store gs", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"gs://b\"\n}\n", "4:11", []string{`"store"`, "not supported"}},
+	{"store relative", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"file://backups\"\n}\n", "4:11", []string{`"store"`, "absolute path"}},
+	{"store no bucket", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"s3://?region=x\"\n}\n", "4:11", []string{`"store"`, "bucket"}},
+	{"store s3 path", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"s3://bkt/dir\"\n}\n", "4:11", []string{`"store"`, `"/dir"`}},
+	{"store path", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"/var/backups\"\n}\n", "4:11", []string{`"store"`, `Did you mean "file:///var/backups"?`}},
+	{"store scheme typo", okLoad + "snapshots {\n  interval = \"30s\"\n  store = \"s4://bkt\"\n}\n", "4:11", []string{`"store"`, `Did you mean "s3://"?`}},
+
+	// total_loss, restore
+	{"total_loss target", "load {\n  duration = \"5m\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n  target = \"leader\"\n}\n", "6:3", []string{`"target"`, `fault "total_loss" takes: at.`}},
+	{"restore no snapshots", "load {\n  duration = \"5m\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n}\n", "7:1", []string{"Restore without snapshots"}},
+	{"restore no loss", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"restore\" {\n  at = \"2m\"\n}\n", "7:1", []string{"Restore without a total loss", "total_loss"}},
+	{"restore twice", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n}\nfault \"restore\" {\n  at = \"3m\"\n}\n", "13:1", []string{"Restore without a total loss"}},
+	{"restore snapshot retain", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n  retain = 3\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n  snapshot = 3\n}\n", "13:14", []string{`"snapshot"`, "retain = 3"}},
+	{"restore snapshot negative", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n  snapshot = -1\n}\n", "12:14", []string{`"snapshot"`, "between 0 and"}},
+	{"restore timeout zero", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n  timeout = \"0s\"\n}\n", "12:13", []string{`"timeout"`, "above 0s"}},
+	{"fault while all gone", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"kill\" {\n  at = \"90s\"\n  target = \"leader\"\n}\nfault \"restore\" {\n  at = \"2m\"\n}\n", "11:8", []string{`"at"`, "every node is gone since fault 1"}},
+
+	// upgrade
+	{"upgrade no version", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n}\n", "2:17", []string{`"to_version"`, `"to_bin"`}},
+	{"upgrade both", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n  to_bin = \"/bin/vault\"\n}\n", "5:12", []string{`"to_bin"`, "not both"}},
+	{"upgrade version", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"next\"\n}\n", "4:16", []string{`"to_version"`, "Vault release"}},
+	{"upgrade empty bin", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_bin = \"\"\n}\n", "4:12", []string{`"to_bin"`, "empty"}},
+	{"upgrade count", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n  count = 6\n}\n", "5:11", []string{`"count"`, "between 0 and 5"}},
+	{"upgrade step_down", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n  step_down = \"yes\"\n}\n", "5:15", []string{`"step_down"`, "true or false"}},
+	{"upgrade target", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n  target = \"leader\"\n}\n", "5:3", []string{`"target"`, "to_version, to_bin, count, step_down, pause_between, timeout"}},
+	{"full rollback", "cluster {\n  vault_version = \"1.21.0\"\n}\n" + okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.19.5\"\n}\n", "7:16", []string{`"to_version"`, "newer version to an older one", "count below 5"}},
+	{"full rollback count", "cluster {\n  vault_version = \"1.19.5\"\n}\n" + okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n}\nfault \"upgrade\" {\n  at = \"1m\"\n  to_version = \"1.19.5\"\n  count = 5\n}\n", "12:11", []string{`"count"`, "from 1.21.0 back to 1.19.5"}},
+
+	// expect
+	{"rpo without restore", okLoad + "expect {\n  rpo_writes = 10\n}\n", "3:16", []string{`"rpo_writes"`, `fault "restore"`}},
+	{"rpo negative", okLoad + "expect {\n  rpo_writes = -1\n}\n", "3:16", []string{`"rpo_writes"`, "between 0"}},
+	{"rto without restore", okLoad + "expect {\n  rto = \"1m\"\n}\n", "3:9", []string{`"rto"`, `fault "restore"`}},
+	{"rto within gap", "load {\n  duration = \"5m\"\n}\nsnapshots {\n  interval = \"10s\"\n}\nfault \"total_loss\" {\n  at = \"1m\"\n}\nfault \"restore\" {\n  at = \"2m\"\n}\nexpect {\n  rto = \"30s\"\n}\n", "14:9", []string{`"rto"`, "longer than the 1m0s from the total loss"}},
+	{"snapshot_p99 no snapshots", okLoad + "expect {\n  snapshot_p99 = \"1s\"\n}\n", "3:18", []string{`"snapshot_p99"`, "snapshots block"}},
+	{"step_down_within no upgrade", okLoad + "expect {\n  step_down_within = \"10s\"\n}\n", "3:22", []string{`"step_down_within"`, `fault "upgrade"`}},
+	{"seal_restart no upgrade", okLoad + "expect {\n  seal_restart = true\n}\n", "3:18", []string{`"seal_restart"`, `fault "upgrade"`}},
+	{"reads_through_standbys type", okLoad + "fault \"upgrade\" {\n  at = \"10s\"\n  to_version = \"1.21.0\"\n}\nexpect {\n  reads_through_standbys = 1\n}\n", "7:28", []string{`"reads_through_standbys"`, "true or false"}},
+	{"versions_after", okLoad + "expect {\n  versions_after = \"new\"\n}\n", "3:20", []string{`"versions_after"`, "Vault release"}},
 }
 
 func TestMalformed(t *testing.T) {

@@ -71,6 +71,18 @@ func (s *Scenario) HCL() []byte {
 	}
 	l.SetAttributeValue("history_keys", cty.NumberIntVal(int64(ld.HistoryKeys)))
 
+	if sn := s.Snapshots; sn != nil {
+		body.AppendNewline()
+		b := body.AppendNewBlock("snapshots", nil).Body()
+		b.SetAttributeValue("interval", dur(sn.Interval))
+		b.SetAttributeValue("retain", cty.NumberIntVal(int64(sn.Retain)))
+		store := sn.Store
+		if store == "" {
+			store = "file://" // the run directory
+		}
+		b.SetAttributeValue("store", cty.StringVal(store))
+	}
+
 	for _, ft := range s.Faults {
 		body.AppendNewline()
 		b := body.AppendNewBlock("fault", []string{string(ft.Kind)}).Body()
@@ -80,7 +92,7 @@ func (s *Scenario) HCL() []byte {
 		if has("target") {
 			b.SetAttributeValue("target", cty.StringVal(ft.Target.String()))
 		}
-		if has("count") && (ft.Target.Kind == TargetFollower || ft.Target.Kind == TargetRandom) {
+		if has("count") && (ft.Kind == KindUpgrade || ft.Target.Kind == TargetFollower || ft.Target.Kind == TargetRandom) {
 			b.SetAttributeValue("count", cty.NumberIntVal(int64(ft.Count)))
 		}
 		if has("restart_after") && ft.Restart {
@@ -111,6 +123,19 @@ func (s *Scenario) HCL() []byte {
 			b.SetAttributeValue("wait_healthy", cty.BoolVal(ft.WaitHealthy))
 			b.SetAttributeValue("leader_last", cty.BoolVal(ft.LeaderLast))
 			b.SetAttributeValue("signal", cty.StringVal(string(ft.Signal)))
+		}
+		if has("snapshot") {
+			b.SetAttributeValue("snapshot", cty.NumberIntVal(int64(ft.Snapshot)))
+		}
+		if ft.ToVersion != "" {
+			b.SetAttributeValue("to_version", cty.StringVal(ft.ToVersion))
+		}
+		if ft.ToBin != "" {
+			b.SetAttributeValue("to_bin", cty.StringVal(ft.ToBin))
+		}
+		if has("step_down") {
+			b.SetAttributeValue("step_down", cty.BoolVal(ft.StepDown))
+			b.SetAttributeValue("pause_between", dur(ft.PauseBetween))
 		}
 		if has("timeout") {
 			b.SetAttributeValue("timeout", dur(ft.Timeout))
@@ -154,6 +179,22 @@ func (s *Scenario) HCL() []byte {
 		optDur("generator_max_lag", e.GeneratorMaxLag)
 		if e.Linearizable != nil {
 			b.SetAttributeValue("linearizable", cty.BoolVal(*e.Linearizable))
+		}
+		if e.RPOWrites != nil {
+			b.SetAttributeValue("rpo_writes", cty.NumberIntVal(int64(*e.RPOWrites)))
+		}
+		optDur("rpo_seconds", e.RPOSeconds)
+		optDur("rto", e.RTO)
+		optDur("snapshot_p99", e.SnapshotP99)
+		if e.VersionsAfter != nil {
+			b.SetAttributeValue("versions_after", cty.StringVal(*e.VersionsAfter))
+		}
+		optDur("step_down_within", e.StepDownWithin)
+		if e.ReadsThroughStandbys != nil {
+			b.SetAttributeValue("reads_through_standbys", cty.BoolVal(*e.ReadsThroughStandbys))
+		}
+		if e.SealRestart != nil {
+			b.SetAttributeValue("seal_restart", cty.BoolVal(*e.SealRestart))
 		}
 	}
 	return hclwrite.Format(f.Bytes())
