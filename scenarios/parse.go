@@ -405,6 +405,7 @@ func (p *parser) faults(sc *Scenario, bs []*hcl.Block) {
 			}
 			loss := sc.Faults[gone]
 			gone = -1
+			all, active = "", "" // which binary the new cluster runs is the runner's choice
 			if sn := sc.Snapshots; sn != nil && sn.Interval > 0 {
 				if f.Snapshot >= sn.Retain {
 					b.reject("snapshot", "only the newest %d snapshots are kept (retain = %d), so snapshot %d (0 = the latest) is gone", sn.Retain, sn.Retain, f.Snapshot)

@@ -27,6 +27,37 @@
 //	  lost_writes   = 0
 //	}
 //
+// A `snapshots` block runs a raft snapshot agent during the load; the
+// fault kinds total_loss, restore and upgrade test backups and rolling
+// upgrades:
+//
+//	snapshots {
+//	  interval = "30s"
+//	  retain   = 5
+//	  store    = "file://" # the run directory; or file:///DIR, s3://BUCKET?…
+//	}
+//
+//	fault "upgrade" {
+//	  at            = "30s"
+//	  to_version    = "1.21.0"
+//	  pause_between = "10s"
+//	}
+//
+//	fault "total_loss" { at = "3m" }
+//
+//	fault "restore" {
+//	  at       = "3m20s"
+//	  snapshot = 0 # the latest
+//	}
+//
+//	expect {
+//	  rpo_seconds    = "45s"
+//	  rto            = "2m"
+//	  versions_after = "1.21.0"
+//	}
+//
+// scenarios/README.md is the reference of every block and attribute.
+//
 // Parse returns a *Scenario whose every field is typed and defaulted (durations
 // as time.Duration, sizes in bytes), so the runner never re-parses strings.
 // Every problem in a file is reported with its file:line:column.
