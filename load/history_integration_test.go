@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	vault "github.com/hashicorp/vault/api"
+
 	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
@@ -60,6 +62,39 @@ func TestHistoryLinearizability(t *testing.T) {
 		if err != nil || !v.Verified || v.LostWrites != 0 || v.KeysRead != v.KeysToRead || v.KeysToRead != 20 {
 			t.Errorf("verify: %v %+v", err, v)
 		}
+
+		// Behind the acknowledged version of k01, 10 more versions: KV v2
+		// (max_versions 10) purges it, so its value cannot be checked. The
+		// acknowledged version of k02 destroyed under a later one: lost.
+		ctx := context.Background()
+		kv, err := rootKV(c, "vaultstorm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			if _, err := kv.Put(ctx, "lin-clean/k01", map[string]any{"v": "later"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		md, err := kv.GetMetadata(ctx, "lin-clean/k02")
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked := md.CurrentVersion
+		if _, err := kv.Put(ctx, "lin-clean/k02", map[string]any{"v": "later"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := kv.Destroy(ctx, "lin-clean/k02", []int{acked}); err != nil {
+			t.Fatal(err)
+		}
+		v, err = load.Verify(ctx, target, dir)
+		if err != nil || !v.Verified {
+			t.Fatalf("verify: %v %+v", err, v)
+		}
+		if v.Unverifiable != 1 || v.UnverifiableKeys[0].Key != "lin-clean/k01" || len(v.Lost) != 1 || v.Lost[0].Key != "lin-clean/k02" ||
+			!strings.Contains(v.Lost[0].Reason, "destroyed, not by this run") {
+			t.Errorf("unverifiable %+v, lost %+v", v.UnverifiableKeys, v.Lost)
+		}
 	})
 
 	t.Run("WriteBehindOurBack", func(t *testing.T) {
@@ -106,23 +141,34 @@ func TestHistoryLinearizability(t *testing.T) {
 	})
 }
 
-// overwrite writes a value to key with the root token through the active
-// node, as an operator (or a bug) would, unknown to the load.
-func overwrite(c *cluster.Cluster, mount, key string) error {
+// rootKV is the KV v2 mount through the active node, with the root token.
+func rootKV(c *cluster.Cluster, mount string) (*vault.KVv2, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	st, err := c.Status(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n, err := c.Node(st.Leader)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	api, err := c.Client(n)
 	if err != nil {
+		return nil, err
+	}
+	return api.KVv2(mount), nil
+}
+
+// overwrite writes a value to key with the root token, as an operator (or
+// a bug) would, unknown to the load.
+func overwrite(c *cluster.Cluster, mount, key string) error {
+	kv, err := rootKV(c, mount)
+	if err != nil {
 		return err
 	}
-	_, err = api.KVv2(mount).Put(ctx, key, map[string]any{"v": "behind-the-back"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = kv.Put(ctx, key, map[string]any{"v": "behind-the-back"})
 	return err
 }
