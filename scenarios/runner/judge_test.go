@@ -91,7 +91,7 @@ func TestJudgeNotMeasured(t *testing.T) {
 		Verified: false, KeysRead: 12, KeysToRead: 1000, VerifyError: "no leader",
 		Ops:       map[string]rundir.OpStats{"write": {Count: 1000}},
 		LateSends: 50, LateThresholdMs: 2, MaxSendLagMs: 250,
-		Final:     &rundir.FinalState{IntendedVoters: 5, Error: "no leader: no node answers as the active node"},
+		Final: &rundir.FinalState{IntendedVoters: 5, Error: "no leader: no node answers as the active node"},
 	}
 	x := scenarios.Expect{
 		LostWrites: ptr(0), MinVotersAfter: ptr(5), DeadPeersRemoved: ptr(true), Linearizable: ptr(true),

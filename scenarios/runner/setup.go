@@ -87,8 +87,10 @@ func loadOptions(sc *scenarios.Scenario, r *run) (load.Options, error) {
 		Seed:      uint64(sc.Seed),
 		OnResult:  r.onResult,
 		Watcher:   r.w,
-		OnSample:  r.o.OnSample,
-		Logf:      r.logf,
+		// The scenario's 0 means none; load's 0 means its default.
+		HistoryKeys: historyKeys(l.HistoryKeys),
+		OnSample:    r.o.OnSample,
+		Logf:        r.logf,
 	}
 	if l.Workers > 0 {
 		o.Closed = l.Workers
@@ -109,4 +111,13 @@ func describeLoad(l scenarios.LoadSpec) string {
 		rate = fmt.Sprintf("%g→%g req/s over %s", l.RampFrom, l.Rate, l.Ramp)
 	}
 	return fmt.Sprintf("%s for %s, %s, %d keys, %d B values, target %s", rate, l.Duration, l.Mix, l.Keys, l.ValueSize, l.Target)
+}
+
+// historyKeys maps the scenario's history_keys (0: none) onto load's
+// option (0: its default, negative: none).
+func historyKeys(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
