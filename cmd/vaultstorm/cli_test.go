@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
 )
 
@@ -35,6 +38,20 @@ func TestMain(m *testing.M) {
 
 func vaultBin(t *testing.T) string { return clustertest.VaultBin(t) }
 
+// needRoot fails the test when not root under CI (a skipped test must
+// never count as a pass there) and skips it elsewhere, saying why.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	msg := "needs root: " + why
+	if os.Getenv("CI") != "" {
+		t.Fatal(msg + " (CI is set: a test that cannot run fails)")
+	}
+	t.Skip(msg)
+}
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -42,10 +59,17 @@ type result struct {
 
 func run(t *testing.T, cred *syscall.Credential, args ...string) result {
 	t.Helper()
+	return runEnv(t, cred, nil, args...)
+}
+
+// runEnv runs vaultstorm with env (KEY=VALUE, later ones win) on top of
+// this process's environment, with VAULT_ADDR empty unless env sets it.
+func runEnv(t *testing.T, cred *syscall.Credential, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
-	cmd.Env = append(os.Environ(), "VAULT_ADDR=")
+	cmd.Env = append(append(os.Environ(), "VAULT_ADDR="), env...)
 	if cred != nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	}
@@ -79,6 +103,9 @@ func TestUpBadInput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.cred != nil {
+				needRoot(t, "runs vaultstorm as uid 65534")
+			}
 			dir := filepath.Join(t.TempDir(), "cluster")
 			if c.cred != nil {
 				os.Chmod(filepath.Dir(dir), 0o777)
@@ -161,5 +188,139 @@ func TestUpTwiceStatusEnvDown(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); err == nil {
 		t.Errorf("down left %s", dir)
+	}
+}
+
+// staleEnv is what a user's shell holds after `eval "$(vaultstorm env)"`
+// for a cluster since taken down, plus a namespace, headers and settings
+// that vault/api refuses: each used to make the harness's own clients fail
+// ("seal vault: … Error loading CA File") or reach its clusters.
+var staleEnv = []string{
+	"VAULT_ADDR=https://127.0.0.1:1",
+	"VAULT_CACERT=/nonexistent/.tls/root-ca.pem",
+	"VAULT_TOKEN=bogus-token",
+	"VAULT_NAMESPACE=bogus-namespace",
+	"VAULT_HEADERS=not json",
+	"VAULT_MAX_RETRIES=many",
+	"VAULT_CLIENT_TIMEOUT=soon",
+}
+
+// without returns env with the named variables set empty (= unset for
+// vaultstorm, which ignores empty VAULT_* values).
+func without(env []string, names ...string) []string {
+	out := slices.Clone(env)
+	for _, n := range names {
+		out = append(out, n+"=")
+	}
+	return out
+}
+
+// TestUserVaultEnv: the harness's own clusters ignore a user's VAULT_*
+// variables (up, status, load and verify against the cluster directory),
+// no Vault process it starts inherits them, and load/verify read them on
+// purpose when VAULT_ADDR is set.
+func TestUserVaultEnv(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real cluster")
+	}
+	vb := vaultBin(t)
+	dir := filepath.Join(t.TempDir(), "cluster")
+	t.Cleanup(func() { run(t, nil, "down", "--dir", dir) })
+
+	r := runEnv(t, nil, staleEnv, "up", "--dir", dir, "--vault-bin", vb, "--nodes", "3", "--subnet", "62")
+	if r.code != 0 {
+		t.Fatalf("up with a stale VAULT_* environment: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = runEnv(t, nil, staleEnv, "status", "--dir", dir, "--json")
+	var st struct {
+		Healthy bool   `json:"healthy"`
+		Leader  string `json:"leader"`
+		Nodes   []struct {
+			Name    string `json:"name"`
+			APIAddr string `json:"api_addr"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); r.code != 0 || err != nil {
+		t.Fatalf("status with a stale VAULT_* environment: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	if !st.Healthy || st.Leader == "" || len(st.Nodes) != 3 {
+		t.Fatalf("status: healthy=%v leader=%q nodes=%d, want a healthy 3-node cluster", st.Healthy, st.Leader, len(st.Nodes))
+	}
+	c, err := cluster.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.State.Seal == nil {
+		t.Fatal("state has no seal node")
+	}
+	for _, n := range append(c.State.Nodes, c.State.Seal) {
+		env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", n.PID))
+		if err != nil {
+			t.Fatalf("environment of %s (pid %d): %v", n.Name, n.PID, err)
+		}
+		for _, kv := range strings.Split(string(env), "\x00") {
+			if strings.HasPrefix(kv, "VAULT_") {
+				t.Errorf("%s (pid %d) inherited %s", n.Name, n.PID, kv)
+			}
+		}
+	}
+
+	// load and verify against the cluster directory (no VAULT_ADDR): the
+	// rest of the stale environment is ignored.
+	out := filepath.Join(t.TempDir(), "load-dir")
+	loadArgs := []string{"load", "--dir", dir, "--rate", "20", "--duration", "2s", "--keys", "20"}
+	r = runEnv(t, nil, without(staleEnv, "VAULT_ADDR"), append(loadArgs, "--out", out)...)
+	if r.code != 0 {
+		t.Fatalf("load against the cluster directory with a stale VAULT_* environment: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r = runEnv(t, nil, without(staleEnv, "VAULT_ADDR"), "verify", "--dir", dir, out); r.code != 0 {
+		t.Errorf("verify against the cluster directory: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// VAULT_ADDR set: load reads VAULT_ADDR, VAULT_CACERT and VAULT_TOKEN on
+	// purpose (and nothing else: the bad headers and retries stay ignored).
+	var leaderAddr string
+	for _, n := range st.Nodes {
+		if n.Name == st.Leader {
+			leaderAddr = n.APIAddr
+		}
+	}
+	if leaderAddr == "" {
+		t.Fatalf("no API address for the leader %q in status: %+v", st.Leader, st.Nodes)
+	}
+	tok, err := c.RootToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	userEnv := append(without(staleEnv, "VAULT_NAMESPACE"), "VAULT_ADDR="+leaderAddr, "VAULT_CACERT="+c.CAFile(), "VAULT_TOKEN="+tok)
+	out = filepath.Join(t.TempDir(), "load-env")
+	r = runEnv(t, nil, userEnv, append(loadArgs, "--out", out)...)
+	if r.code != 0 {
+		t.Fatalf("load with VAULT_ADDR=%s, VAULT_CACERT and VAULT_TOKEN of the cluster: exit %d\n%s%s", leaderAddr, r.code, r.stdout, r.stderr)
+	}
+	var meta struct{ Nodes int }
+	if b, err := os.ReadFile(filepath.Join(out, "meta.json")); err != nil || json.Unmarshal(b, &meta) != nil || meta.Nodes != 1 {
+		t.Errorf("load with VAULT_ADDR: meta.json nodes=%d (%v), want 1: the target is VAULT_ADDR, not the cluster directory", meta.Nodes, err)
+	}
+	if r = runEnv(t, nil, userEnv, "verify", out); r.code != 0 {
+		t.Errorf("verify with VAULT_ADDR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A bad VAULT_CACERT or a namespace the load cannot honour, on purpose:
+	// one clear line naming the variable, exit 2, no run directory made.
+	for _, c := range []struct{ name, set, want string }{
+		{"missing CA file", "VAULT_CACERT=/nonexistent/ca.pem", "VAULT_CACERT"},
+		{"not a PEM file", "VAULT_CACERT=" + c.TokenFile(), "VAULT_CACERT"},
+		{"namespace", "VAULT_NAMESPACE=team1", "VAULT_NAMESPACE"},
+	} {
+		out := filepath.Join(t.TempDir(), "load-bad")
+		r := runEnv(t, nil, append(slices.Clone(userEnv), c.set), append(loadArgs, "--out", out)...)
+		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+		if r.code != 2 || len(lines) != 1 || !strings.Contains(lines[0], c.want) {
+			t.Errorf("%s (%s): exit %d, stderr %q: want exit 2 and one line naming %s", c.name, c.set, r.code, r.stderr, c.want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: run directory %s made anyway", c.name, out)
+		}
 	}
 }
