@@ -192,3 +192,19 @@ func (e Expect) clone() Expect {
 	}
 	return c
 }
+
+// SetRate replaces the load's open-loop rate (the --rate of `run`); a ramp
+// keeps its shape, its start scaled by the same factor.
+func (s *Scenario) SetRate(rate float64) error {
+	if s.Load.Workers > 0 {
+		return fmt.Errorf("the scenario's load is closed-loop (%d workers): it has no rate", s.Load.Workers)
+	}
+	if rate <= 0 || rate > maxRate {
+		return fmt.Errorf("%g: want a rate above 0 and at most %d requests per second", rate, maxRate)
+	}
+	if s.Load.Rate > 0 {
+		s.Load.RampFrom *= rate / s.Load.Rate
+	}
+	s.Load.Rate = rate
+	return nil
+}

@@ -491,3 +491,33 @@ load {
 		t.Errorf("want 3 errors reported together, got %d:\n%s", n, err)
 	}
 }
+
+func TestSetRate(t *testing.T) {
+	sc, err := Parse("r.hcl", []byte(`
+load {
+  rate      = 200
+  ramp_from = 50
+  ramp      = "10s"
+  duration  = "1m"
+}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.SetRate(100); err != nil {
+		t.Fatal(err)
+	}
+	if sc.Load.Rate != 100 || sc.Load.RampFrom != 25 {
+		t.Errorf("rate %g from %g, want 100 from 25 (the ramp keeps its shape)", sc.Load.Rate, sc.Load.RampFrom)
+	}
+	if err := sc.SetRate(0); err == nil {
+		t.Errorf("a zero rate was accepted")
+	}
+	closed, err := Parse("c.hcl", []byte("load {\n  workers = 4\n  duration = \"1m\"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.SetRate(10); err == nil || !strings.Contains(err.Error(), "closed-loop") {
+		t.Errorf("closed loop: %v", err)
+	}
+}

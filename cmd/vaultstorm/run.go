@@ -22,7 +22,7 @@ import (
 func init() { rootCmd.AddCommand(runCmd()) }
 
 func runCmd() *cobra.Command {
-	var timeScale float64
+	var timeScale, rate float64
 	var seed int64
 	var out, vaultBin string
 	var keep bool
@@ -65,6 +65,11 @@ latency.hgrm.`,
 				sc.Seed = seed
 			} else if sc.Seed == 0 {
 				sc.Seed = time.Now().UnixNano() & (1<<53 - 1)
+			}
+			if cmd.Flags().Changed("rate") {
+				if err := sc.SetRate(rate); err != nil {
+					return fmt.Errorf("--rate: %w", err)
+				}
 			}
 			if timeScale != 1 {
 				if sc, err = sc.Scale(timeScale); err != nil {
@@ -122,6 +127,7 @@ latency.hgrm.`,
 	}
 	f := cmd.Flags()
 	f.Float64Var(&timeScale, "time-scale", 1, "multiply every duration of the scenario (0.1 for a quick CI run; Vault's hard minimums are kept)")
+	f.Float64Var(&rate, "rate", 0, "requests per second instead of the scenario's (a ramp keeps its shape, scaled to end at this rate); the shipped scenarios' default is what a 2-core machine running all five nodes and the generator sustains")
 	f.Int64Var(&seed, "seed", 0, "seed for every random choice (targets, zones); default: the scenario's, else the clock")
 	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>)")
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
