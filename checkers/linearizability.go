@@ -59,6 +59,9 @@ type kvInput struct {
 	Op    string // read | write | delete
 	Value string // write: the value id
 	Chain int    // > 0: this unknown operation's place in its chain
+	// Version, when > 0, is the version a chained write must make (see
+	// operations).
+	Version int
 }
 
 type kvOutput struct {
@@ -79,7 +82,7 @@ func kvStep(state, input, output any) (bool, any) {
 			s.NextW++
 		}
 		next := kvState{Version: s.Version + 1, Value: in.Value, NextW: s.NextW, NextD: s.NextD}
-		if !out.Unknown && out.Version != next.Version {
+		if (!out.Unknown && out.Version != next.Version) || (in.Version > 0 && in.Version != next.Version) {
 			return false, s
 		}
 		return true, next
@@ -197,10 +200,12 @@ type opMeta struct {
 //     can take their places in the order they were sent (a later-sent one
 //     fits no place an earlier-sent one does not). So each set is a chain
 //     the model lets take effect only in the order it was sent;
-//   - versions count writes: when an operation saw (or made) version V
-//     and only K of the versions up to V were made by writes known by
-//     their value, the first V−K writes of the chain took effect before it
-//     answered: they return there;
+//   - versions count writes: every version up to the highest one seen was
+//     made by one write. Those not made by a write known by its value (an
+//     acknowledged one, or an unknown one whose value was read) were made
+//     by the chain's first writes, in order: the chain's j-th write made
+//     the j-th such version, and took effect before any operation that saw
+//     (or made) that version or a later one answered; it returns there;
 //   - reduced leaves out the chain's writes beyond the last one versions
 //     need: a valid order of the rest, followed by them, is a valid order
 //     of the whole.
@@ -236,20 +241,34 @@ func operations(ops []rundir.HistoryOp, end int64) (all, reduced []porcupine.Ope
 	}
 	slices.Sort(known)
 	known = slices.Compact(known)
-	// byChain[j]: the earliest answer of an operation that needs j writes
-	// of the chain before it.
+	// gaps: the versions no known write made, in order; the chain's j-th
+	// write made gaps[j-1]. byChain[j]: the earliest answer of an
+	// operation that saw (or made) gaps[j-1] or a later version.
+	maxSeen := 0
+	for _, h := range sorted {
+		if acked(h) && h.Op != "delete" {
+			maxSeen = max(maxSeen, h.Version)
+		}
+	}
+	var gaps []int
+	for v, k := 1, 0; v <= maxSeen; v++ {
+		for k < len(known) && known[k] < v {
+			k++
+		}
+		if k == len(known) || known[k] != v {
+			gaps = append(gaps, v)
+		}
+	}
+	needMax := len(gaps)
 	byChain := map[int]int64{}
-	needMax := 0
 	for _, h := range sorted {
 		if !acked(h) || h.Op == "delete" || h.Version == 0 {
 			continue
 		}
-		k, _ := slices.BinarySearch(known, h.Version+1)
-		need := h.Version - k
-		if need <= 0 {
+		need, _ := slices.BinarySearch(gaps, h.Version+1) // gaps up to its version
+		if need == 0 {
 			continue
 		}
-		needMax = max(needMax, need)
 		if r, ok := byChain[need]; !ok || h.Ret < r {
 			byChain[need] = h.Ret
 		}
@@ -287,6 +306,7 @@ func operations(ops []rundir.HistoryOp, end int64) (all, reduced []porcupine.Ope
 				in.Value, in.Chain = h.Value, chainW
 				if chainW <= needMax {
 					ret = max(chainRet[chainW], h.Call)
+					in.Version = gaps[chainW-1]
 				} else {
 					needed = false
 				}
