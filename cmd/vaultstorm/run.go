@@ -192,8 +192,8 @@ func msStr(v float64) string {
 	return (time.Duration(v * float64(time.Millisecond))).Round(time.Millisecond).String()
 }
 
-// printObserved prints what the harness saw beyond the load's own table:
-// the end state, the histories' verdict and what the observer cost.
+// printObserved prints the end state the final check found (the load's
+// table has the ledger, the histories' verdict and the observer's cost).
 func printObserved(s rundir.Summary) {
 	if f := s.Final; f != nil {
 		if f.Error != "" {
@@ -207,14 +207,4 @@ func printObserved(s rundir.Summary) {
 				f.T.Local().Format("15:04:05"), f.Leader, len(f.Voters), f.IntendedVoters, len(f.Peers), f.AutopilotHealthy, strings.Join(nodes, "; "))
 		}
 	}
-	switch {
-	case s.Linearizable == nil:
-		fmt.Printf("linearizable: not decided (%s)\n", s.Linearizability)
-	case *s.Linearizable:
-		fmt.Printf("linearizable: yes (%d keys, %d operations)\n", s.HistoryKeys, s.HistoryOps)
-	default:
-		fmt.Printf("linearizable: NO: %s (see %s)\n", s.Linearizability, rundir.LinearizabilityFile)
-	}
-	fmt.Printf("harness requests: %d (%.1f req/s; outside fault windows %.1f req/s = %.1f%% of the load)\n",
-		s.HarnessRequests, s.HarnessRequestsPerS, s.HarnessQuietPerS, s.HarnessSharePct)
 }
