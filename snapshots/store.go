@@ -79,7 +79,8 @@ func NameFor(t time.Time) string { return Prefix + t.UTC().Format(NameLayout) + 
 
 // Store is a bucket of snapshots.
 type Store struct {
-	url    string
+	url    string // what gocloud opened
+	shown  string // what the user gave (a bare path made absolute), for messages
 	bucket *blob.Bucket
 }
 
@@ -136,11 +137,18 @@ func OpenStore(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	shown := rawURL
+	if !strings.Contains(shown, "://") {
+		if abs, err := filepath.Abs(shown); err == nil {
+			shown = abs
+		}
+	}
+	shown = redact(shown)
 	b, err := blob.OpenBucket(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot store %s: %w", redact(u), err)
+		return nil, fmt.Errorf("snapshot store %s: %w", shown, err)
 	}
-	return &Store{url: u, bucket: b}, nil
+	return &Store{url: u, shown: shown, bucket: b}, nil
 }
 
 // redact drops userinfo from a URL before it goes into a message.
@@ -152,8 +160,11 @@ func redact(s string) string {
 	return u.Redacted()
 }
 
-// URL is the store's bucket URL.
-func (s *Store) URL() string { return redact(s.url) }
+// URL is the store as the caller named it (a bare path made absolute).
+func (s *Store) URL() string { return s.shown }
+
+// BucketURL is the URL the bucket was opened with (see ParseURL).
+func (s *Store) BucketURL() string { return redact(s.url) }
 
 // Close releases the bucket.
 func (s *Store) Close() error { return s.bucket.Close() }
