@@ -483,7 +483,8 @@ func checkHistory(ops []rundir.HistoryOp, timeout time.Duration) (LinResult, map
 
 // CheckDir checks runDir's history.jsonl (see CheckHistory) and, when it
 // finds a violation, writes porcupine's visualisation of the keys that
-// broke it to linearizability.html in runDir.
+// broke it to linearizability.html in runDir (up to the operation the
+// verdict names; drawing it may take up to timeout more).
 func CheckDir(runDir string, timeout time.Duration) (LinResult, error) {
 	var ops []rundir.HistoryOp
 	if err := rundir.ReadLines(runDir, rundir.HistoryFile, func(op rundir.HistoryOp) error {
@@ -504,11 +505,19 @@ func CheckDir(runDir string, timeout time.Duration) (LinResult, error) {
 		if c.result != porcupine.Illegal {
 			continue
 		}
-		pops = append(pops, c.ops...)
-		if c.at >= 0 {
-			notes = append(notes, porcupine.Annotation{Tag: "violation " + k, Start: c.at, Description: "violation",
-				Details: c.why, BackgroundColor: "#ffb3b3"})
+		if c.at < 0 {
+			pops = append(pops, c.ops...)
+			continue
 		}
+		// Every reason explain gives still holds in the operations sent
+		// up to the one it names: porcupine need not search past them.
+		for _, op := range c.ops {
+			if op.Call <= c.at {
+				pops = append(pops, op)
+			}
+		}
+		notes = append(notes, porcupine.Annotation{Tag: "violation " + k, Start: c.at, Description: "violation",
+			Details: c.why, BackgroundColor: "#ffb3b3"})
 	}
 	_, info := porcupine.CheckOperationsVerbose(kvModel, pops, max(timeout, time.Second))
 	info.AddAnnotations(notes)

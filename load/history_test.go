@@ -230,14 +230,15 @@ func TestHistoryFailuresAndOutsideWrite(t *testing.T) {
 	dir := t.TempDir()
 	m, _ := ParseMix("read=50,write=50")
 	var samples int
-	o := Options{Schedule: Constant(200, 4*time.Second), Mix: m, Keys: 4, HistoryKeys: 4, Seed: 5, Timeout: 150 * time.Millisecond,
+	// Timeouts of 300 ms in a stall of 1 s; then 500 ms sealed.
+	o := Options{Schedule: Constant(200, 5*time.Second), Mix: m, Keys: 4, HistoryKeys: 4, Seed: 5, Timeout: 300 * time.Millisecond,
 		OnSample: func(rundir.Sample) {
 			switch samples++; samples {
 			case 1:
-				s.Stall(400 * time.Millisecond)
-			case 2:
+				s.Stall(time.Second)
+			case 3:
 				s.Seal(true)
-				time.AfterFunc(300*time.Millisecond, func() { s.Seal(false) })
+				time.AfterFunc(500*time.Millisecond, func() { s.Seal(false) })
 			}
 		}}
 	sum, err := Run(context.Background(), s.target, o, dir)
@@ -276,7 +277,9 @@ func TestHistoryFailuresAndOutsideWrite(t *testing.T) {
 	if _, err := Run(context.Background(), s.target, o, dir2); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	r, err = checkers.CheckDir(dir2, time.Minute)
+	t.Logf("checked in %s (porcupine %s)", time.Since(start), r.Elapsed)
 	if err != nil || r.Linearizable == nil || *r.Linearizable || !strings.HasPrefix(r.Detail, "no: key "+key+": ") {
 		t.Fatalf("a write behind the harness's back judged %v: %s (%v)", r.Linearizable, r.Detail, err)
 	}
