@@ -193,7 +193,8 @@ type opMeta struct {
 // it small:
 //
 //   - an unknown write whose value a read saw was applied before that
-//     read returned: it returns there;
+//     read returned, and made the version the read saw: it returns there,
+//     with that version;
 //   - the unknown writes no read saw are interchangeable (each makes one
 //     version whose value nobody reads), and so are the unknown deletes:
 //     if some of them took effect in a valid order, the earliest-sent ones
@@ -300,7 +301,7 @@ func operations(ops []rundir.HistoryOp, end int64) (all, reduced []porcupine.Ope
 				chainD++
 				in.Chain = chainD
 			case ok && r >= h.Call:
-				in.Value, ret = h.Value, r
+				in.Value, in.Version, ret = h.Value, seenAt[h.Value], r
 			default:
 				chainW++
 				in.Value, in.Chain = h.Value, chainW
