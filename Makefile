@@ -10,10 +10,11 @@ BIN            := bin
 # Tests run as root on a real cluster; they find the binaries here.
 export VAULTSTORM_VAULT_BIN ?= $(CURDIR)/$(BIN)/vault
 export VAULTSTORM_BIN       ?= $(CURDIR)/$(BIN)/vaultstorm
+export VAULTSTORM_S3_BIN    ?= $(CURDIR)/$(BIN)/s3server
 export TESTCONTAINERS_RYUK_DISABLED   = true
 export TESTCONTAINERS_HOST_OVERRIDE   = 127.0.0.1
 
-.PHONY: all deps build vault test test-unit bench lint clean
+.PHONY: all deps build vault s3 test test-unit bench lint clean
 
 all: build vault
 
@@ -84,10 +85,18 @@ $(BIN)/vault-$(VAULT_VERSION): FORCE
 
 FORCE:
 
+# The S3-compatible server the snapshot store tests start (gofakes3 in its
+# own module, tools/s3, so vaultstorm's go.mod stays lean; SeaweedFS took
+# over 10 minutes to build cold here). Rebuilt only when tools/s3 changed.
+s3: $(BIN)/s3server
+
+$(BIN)/s3server: tools/s3/main.go tools/s3/go.mod tools/s3/go.sum
+	mkdir -p $(BIN) && cd tools/s3 && $(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
+
 # Everything, integration tests included (needs root and loop devices;
 # deps installs btrfs-progs and the rest). -p 1: integration packages share loopback
 # addresses and ports, so they must not run at the same time.
-test: deps build vault
+test: deps build vault s3
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -p 1 -count=1 -timeout 60m ./...

@@ -1,17 +1,12 @@
 package snapshots
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,43 +15,12 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+
+	"github.com/vaultstorm/vaultstorm/snapshots/snaptest"
 )
 
-// fakeSnapshot builds an archive shaped like Vault's (raft-snapshot's
-// archive.go): gzip(tar(meta.json, state.bin, SHA256SUMS[,
-// SHA256SUMS.sealed])), with stateSize bytes of random state.
 func fakeSnapshot(t testing.TB, index, term uint64, stateSize int, sealed bool) []byte {
-	t.Helper()
-	state := make([]byte, stateSize)
-	r := rand.New(rand.NewPCG(index, term))
-	for i := range state {
-		state[i] = byte(r.Uint32())
-	}
-	meta, _ := json.Marshal(map[string]any{
-		"Version": 1, "ID": fmt.Sprintf("%d-%d-1700000000000", term, index), "Index": index, "Term": term,
-		"Peers": nil, "Configuration": map[string]any{"Servers": []map[string]any{{"Suffrage": 0, "ID": "node1", "Address": "127.0.64.11:8201"}}},
-		"ConfigurationIndex": 1, "Size": stateSize,
-	})
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(zw)
-	add := func(name string, b []byte) {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(b))}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(b)
-	}
-	mh, sh := sha256.Sum256(meta), sha256.Sum256(state)
-	sums := fmt.Sprintf("%x  meta.json\n%x  state.bin\n", mh, sh)
-	add("meta.json", meta)
-	add("state.bin", state)
-	add("SHA256SUMS", []byte(sums))
-	if sealed {
-		add("SHA256SUMS.sealed", []byte("sealed:"+sums))
-	}
-	tw.Close()
-	zw.Close()
-	return buf.Bytes()
+	return snaptest.FakeSnapshot(index, term, stateSize, sealed)
 }
 
 func sha(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
