@@ -111,6 +111,9 @@ func (o Options) withDefaults(start time.Time) Options {
 	if o.Target == "" {
 		o.Target = "active"
 	}
+	if o.HistoryKeys == 0 {
+		o.HistoryKeys = DefaultHistoryKeys
+	}
 	if o.Timeout == 0 {
 		o.Timeout = 10 * time.Second
 	}
@@ -118,9 +121,6 @@ func (o Options) withDefaults(start time.Time) Options {
 		o.LateThreshold = 2 * time.Millisecond
 	}
 	if o.Seed == 0 {
-	if o.HistoryKeys == 0 {
-		o.HistoryKeys = DefaultHistoryKeys
-	}
 		o.Seed = uint64(start.UnixNano())
 	}
 	if o.Closed > 0 && o.MaxInFlight == 0 {
@@ -193,6 +193,7 @@ type RunConfig struct {
 	LateThresholdMs float64   `json:"late_threshold_ms"`
 	Seed            uint64    `json:"seed"`
 	Prefill         bool      `json:"prefill"`
+	HistoryKeys     int       `json:"history_keys"` // keys recorded in history.jsonl (0: none)
 	Client          string    `json:"client"`
 	TickMs          float64   `json:"tick_ms,omitempty"`
 	GoMaxProcs      int       `json:"gomaxprocs"` // OS threads running the generator's Go code
@@ -200,7 +201,6 @@ type RunConfig struct {
 }
 
 // Describe is a one-line human description of the load (for meta.json).
-	HistoryKeys     int       `json:"history_keys"` // keys recorded in history.jsonl (0: none)
 func (o Options) Describe() string {
 	var s string
 	if o.Closed > 0 {

@@ -242,12 +242,12 @@ func (e *engine) summary(dur time.Duration) rundir.Summary {
 		PoolWaits:       e.waits.Load(),
 		PeakWorkers:     int(e.peak.Load()),
 		ConnsOpened:     e.c.dials.Load(),
+		HistoryKeys:     e.hist.keys,
+		HistoryOps:      int(e.hist.ops.Load()),
 	}
 	var n int64
 	for _, st := range s.Ops {
 		n += st.Count
-		HistoryKeys:     e.hist.keys,
-		HistoryOps:      int(e.hist.ops.Load()),
 	}
 	if secs > 0 {
 		s.AchievedRate = round3(float64(n) / secs)
@@ -468,11 +468,11 @@ func describeClass(cl Class, body []byte) string {
 type worker struct {
 	e   *engine
 	buf []byte
+	id  int // 1 + its client id in the history; 0 until it records one
 }
 
 func (w *worker) do(j job) {
 	e := w.e
-	id  int // 1 + its client id in the history; 0 until it records one
 	n := e.c.pick()
 	sent := time.Now()
 	cl, _ := w.exec(j, n)
@@ -496,17 +496,13 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	defer cancel()
 	path := e.keys[j.key]
 	key := path[e.keyOff:]
+	hs := e.hist.sampled(j.key)
 	if e.o.APIClient {
 		return w.execAPI(ctx, j, n, key, hs)
 	}
 	const limit = 64 << 10
-	hs := e.hist.sampled(j.key)
 	switch j.op {
 	case OpRead:
-		st, err := e.c.request(ctx, n, http.MethodGet, path, "", nil, 0, &w.buf, limit)
-		// A miss (404) is an answer, not a failure: keys may be deleted.
-		return answer(st, err, w.buf, 200, 404)
-	case OpList:
 		if hs {
 			// The answer is parsed for the history: read it whole.
 			sent := time.Now()
@@ -517,17 +513,21 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 			}
 			return cl, b
 		}
+		st, err := e.c.request(ctx, n, http.MethodGet, path, "", nil, 0, &w.buf, limit)
+		// A miss (404) is an answer, not a failure: keys may be deleted.
+		return answer(st, err, w.buf, 200, 404)
+	case OpList:
 		st, err := e.c.request(ctx, n, http.MethodGet, e.listPath, "list=true", nil, 0, &w.buf, limit)
 		return answer(st, err, w.buf, 200, 404)
 	case OpDelete:
 		sent := time.Now()
 		st, err := e.c.request(ctx, n, http.MethodDelete, path, "", nil, 0, &w.buf, limit)
 		cl, b := answer(st, err, w.buf, 204, 200)
+		now := time.Now()
 		switch {
 		case cl == OK:
 			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
 		case cl.outcomeUnknown():
-		now := time.Now()
 			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeUnknown, Op: "delete"})
 		default:
 			return cl, b
@@ -539,14 +539,14 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	}
 	b := e.newBody(j.seq)
 	digest := b.digest()
-	sent := time.Now()
-	st, err := e.c.request(ctx, n, http.MethodPost, path, "", b, int64(len(b.b)), &w.buf, limit)
-	cl, rb := answer(st, err, w.buf, 200, 204)
-	if cl == OK {
 	var vid string
 	if hs {
 		vid = valueID(b.value())
 	}
+	sent := time.Now()
+	st, err := e.c.request(ctx, n, http.MethodPost, path, "", b, int64(len(b.b)), &w.buf, limit)
+	cl, rb := answer(st, err, w.buf, 200, 204)
+	if cl == OK {
 		if v, ok := scanVersion(w.buf); ok {
 			now := time.Now()
 			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Version: v, Digest: digest, Outcome: OutcomeOK})
@@ -560,13 +560,13 @@ func (w *worker) exec(j job, n *node) (Class, []byte) {
 	}
 	if cl.outcomeUnknown() {
 		e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Digest: digest, Outcome: OutcomeUnknown})
+		if hs {
+			e.hist.write(w.client(), key, sent, time.Time{}, vid, 0, true)
+		}
 	}
 	return cl, rb
 }
 
-		if hs {
-			e.hist.write(w.client(), key, sent, time.Time{}, vid, 0, true)
-		}
 func answer(st int, err error, body []byte, okStatus ...int) (Class, []byte) {
 	if err != nil {
 		return classifyErr(err), nil
@@ -686,6 +686,7 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string, hs boo
 		sent := time.Now()
 		_, err := lg.DeleteWithContext(ctx, p)
 		cl := apiClass(err)
+		now := time.Now()
 		if cl == OK {
 			e.led.add(rundir.LedgerEntry{T: now, Sent: sent, Key: key, Outcome: OutcomeDeleted, Op: "delete"})
 		} else if cl.outcomeUnknown() {
@@ -695,7 +696,6 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string, hs boo
 		}
 		if hs {
 			e.hist.del(w.client(), key, sent, now, cl != OK)
-		now := time.Now()
 		}
 		return cl, nil
 	}
@@ -721,13 +721,13 @@ func (w *worker) execAPI(ctx context.Context, j job, n *node, key string, hs boo
 	}
 	if cl.outcomeUnknown() {
 		e.led.add(rundir.LedgerEntry{T: time.Now(), Sent: sent, Key: key, Digest: digest, Outcome: OutcomeUnknown})
+		if hs {
+			e.hist.write(w.client(), key, sent, time.Time{}, valueID([]byte(val)), 0, true)
+		}
 	}
 	return cl, nil
 }
 
-		if hs {
-			e.hist.write(w.client(), key, sent, time.Time{}, valueID([]byte(val)), 0, true)
-		}
 func apiClass(err error) Class {
 	if err == nil {
 		return OK
