@@ -1,8 +1,9 @@
 // Package checkers holds the verdicts vaultstorm draws from a run's
-// records: the write ledger read back against the store (CheckLedger) and
+// records: the write ledger read back against the store (CheckLedger),
 // the linearizability of the sampled keys' histories (CheckHistory,
-// CheckDir). They are pure functions of their inputs: the store is a
-// function argument, so hand-written ledgers and histories test them.
+// CheckDir) and the unavailability windows of its requests (Windows).
+// They are pure functions of their inputs (the store is a function
+// argument), so hand-written ledgers and histories test them.
 package checkers
 
 import (
