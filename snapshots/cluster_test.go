@@ -95,6 +95,29 @@ func TestClusterSaveRestore(t *testing.T) {
 		t.Errorf("recorded %+v, %v", st, err)
 	}
 
+	// Asked of a standby, the snapshot comes from the active node, and the
+	// metadata says so.
+	for _, cl := range clients {
+		if cl.Address() == root.Address() {
+			continue
+		}
+		sb, err := WithToken(cl, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		si, err := Save(ctx, sb, store)
+		if err != nil {
+			t.Fatalf("save through standby %s: %v", cl.Address(), err)
+		}
+		if si.Node != root.Address() || si.Via != cl.Address() || si.Index < info.Index {
+			t.Errorf("through standby %s: node %q via %q index %d", cl.Address(), si.Node, si.Via, si.Index)
+		}
+		if err := store.Delete(ctx, si.Name); err != nil {
+			t.Fatal(err)
+		}
+		break
+	}
+
 	// The token reads snapshots and nothing else.
 	forbidden := func(what string, err error) {
 		t.Helper()
