@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 )
 
@@ -59,6 +60,11 @@ type Options struct {
 	// is a candidate cause.
 	HTTP2     bool
 	APIClient bool // send through vault/api instead of raw requests (slower; for comparison)
+	// Watcher is the cluster's observer, shared with the caller (the
+	// scenario runner) so that the cluster is asked who leads once, not
+	// once per consumer; it must be started and must know every target
+	// node. Nil: the load watches the target itself.
+	Watcher *watch.Watcher
 
 	// OnResult, when set, is called from the worker goroutines after every
 	// request, concurrently: keep it short and safe for concurrent use. When
@@ -74,7 +80,8 @@ type Options struct {
 type Result struct {
 	Op       Op
 	Class    Class     // OK or the error class
-	Node     int       // index into Target.Addrs
+	Node     int       // index of the node it went to (Target.Addrs first, then nodes the watcher added)
+	Seq      uint64    // position in the schedule: orders requests that share an intended time
 	Intended time.Time // from the schedule (closed loop: when sent)
 	Sent     time.Time
 	End      time.Time

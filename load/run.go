@@ -66,7 +66,7 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 	if err := o.validate(); err != nil {
 		return rundir.Summary{}, err
 	}
-	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: o.HTTP2})
+	c, err := newClient(t, clientConfig{maxConns: o.MaxInFlight, timeout: o.Timeout, http2: o.HTTP2, watcher: o.Watcher})
 	if err != nil {
 		return rundir.Summary{}, err
 	}
@@ -164,9 +164,15 @@ func (e *engine) run(ctx context.Context, runDir string) (rundir.Summary, error)
 	reqCtx, cancelReqs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelReqs()
 	e.reqCtx = reqCtx
-	var bg sync.WaitGroup
-	watchCtx, stopWatch := context.WithCancel(ctx)
-	e.c.watchLeader(watchCtx, &bg)
+	defer e.c.w.OnChange(e.c.follow)()
+	e.c.follow()
+	if e.c.ownW && e.c.mode == "active" {
+		// Standalone: the load watches the cluster itself (coarsely, and
+		// at once when requests fail). In a scenario the runner's watcher
+		// is shared and already running.
+		e.c.w.Start()
+		defer e.c.w.Stop()
+	}
 
 	flushDone := make(chan struct{})
 	stopFlush := make(chan struct{})
@@ -207,8 +213,6 @@ func (e *engine) run(ctx context.Context, runDir string) (rundir.Summary, error)
 		cancelReqs()
 		<-drained
 	}
-	stopWatch()
-	bg.Wait()
 	close(stopFlush)
 	<-flushDone
 	rec.flush(time.Now())
@@ -483,7 +487,7 @@ func (w *worker) do(j job) {
 		e.c.noteFailure(cl)
 	}
 	if e.o.OnResult != nil {
-		e.o.OnResult(Result{Op: j.op, Class: cl, Node: n.idx, Intended: j.intended, Sent: sent, End: end})
+		e.o.OnResult(Result{Op: j.op, Class: cl, Node: n.idx, Seq: j.seq, Intended: j.intended, Sent: sent, End: end})
 	}
 }
 
