@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -217,4 +218,60 @@ func each(ctx context.Context, nodes []*cluster.Node, f func(context.Context, *c
 		}
 	}
 	return nil
+}
+
+// TotalLoss is every instance of the pool gone at once with its RAID0
+// array; the transit seal survives. There is nothing to lift: only a
+// Restore brings the data back.
+type TotalLoss struct{}
+
+func (TotalLoss) Kind() string { return "total_loss" }
+
+func (TotalLoss) Available(c *cluster.Cluster) error {
+	if c.State.Spec.Storage != "dir" {
+		return needRoot("total_loss (destroys RAID0 arrays)")
+	}
+	return nil
+}
+
+func (TotalLoss) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
+	_, err := c.TotalLoss(ctx)
+	return nil, err
+}
+
+// Restore rebuilds the cluster from a snapshot after a total loss (see
+// cluster.RestoreFromSnapshot). The snapshot comes from Open (the runner's
+// snapshot store); the fault knows nothing of stores.
+type Restore struct {
+	Nodes   int // how many new nodes
+	Timeout time.Duration
+	// Open returns the snapshot to restore and a name for it.
+	Open func(ctx context.Context) (io.ReadCloser, string, error)
+	// Phase is told when each restore phase ends (cluster.RestoreXxx).
+	Phase func(name string)
+}
+
+func (Restore) Kind() string { return "restore" }
+
+func (Restore) Available(c *cluster.Cluster) error {
+	if c.State.Spec.Storage != "dir" {
+		return needRoot("restore (creates RAID0 arrays)")
+	}
+	return nil
+}
+
+func (f Restore) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
+	rc, name, err := f.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open the snapshot to restore: %w", err)
+	}
+	defer rc.Close()
+	timeout := f.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Minute
+	}
+	if _, err := c.RestoreFromSnapshot(ctx, f.Nodes, rc, timeout, f.Phase); err != nil {
+		return nil, fmt.Errorf("restore from %s: %w", name, err)
+	}
+	return nil, nil
 }

@@ -94,7 +94,7 @@ func (c *Cluster) writeConfig(n *Node) error {
 		"Reconcile":      c.State.Spec.AutopilotReconcile,
 		"Update":         c.State.Spec.AutopilotUpdate,
 		"Seal":           c.State.Seal,
-		"SealKey":        sealKeyName,
+		"SealKey":        c.sealKey(),
 	}
 	tmpl := sealConfig
 	if n.Role == RoleVoter {

@@ -125,6 +125,17 @@ func (c *Cluster) Lose(ctx context.Context, n *Node) error {
 // joins through retry_join and auto-unseals; autopilot promotes it once
 // stable.
 func (c *Cluster) AddNode(ctx context.Context, zone string) (*Node, error) {
+	n, err := c.newNode(zone)
+	if err != nil {
+		return nil, err
+	}
+	return n, c.Provision(ctx, n)
+}
+
+// newNode adds a node that has never run: the next free name and address,
+// a certificate from the intermediate CA, a new raft node ID. It has no
+// disk and no process yet.
+func (c *Cluster) newNode(zone string) (*Node, error) {
 	idx := 0
 	for _, m := range append(append([]*Node(nil), c.State.Nodes...), c.State.Lost...) {
 		var i int
@@ -150,10 +161,7 @@ func (c *Cluster) AddNode(ctx context.Context, zone string) (*Node, error) {
 		return nil, err
 	}
 	c.State.Nodes = append(c.State.Nodes, n)
-	if err := c.Save(); err != nil {
-		return nil, err
-	}
-	return n, c.Provision(ctx, n)
+	return n, c.Save()
 }
 
 func (c *Cluster) pkiInputs() (*pki.Inputs, error) {

@@ -82,6 +82,9 @@ type State struct {
 	Lost []*Node `json:"lost,omitempty"`
 	// Retired arrays are being destroyed; kept until they are.
 	Retired []storage.Array `json:"retired,omitempty"`
+	// SealKey is the transit key the nodes' seal uses; "" is the one the
+	// seal Vault was set up with (see UseNewSealKey).
+	SealKey string `json:"seal_key,omitempty"`
 }
 
 // stateFile guards writes of state.json within one process; the file is

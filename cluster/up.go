@@ -273,10 +273,7 @@ func (c *Cluster) startSeal(ctx context.Context) error {
 	if _, err := cl.Logical().WriteWithContext(ctx, "transit/keys/"+sealKeyName, nil); err != nil {
 		return fmt.Errorf("create transit key: %w", err)
 	}
-	policy := fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
-path "transit/decrypt/%[1]s" { capabilities = ["update"] }
-`, sealKeyName)
-	if err := cl.Sys().PutPolicyWithContext(ctx, sealPolicy, policy); err != nil {
+	if err := cl.Sys().PutPolicyWithContext(ctx, sealPolicy, sealPolicyFor(sealKeyName)); err != nil {
 		return fmt.Errorf("write seal policy: %w", err)
 	}
 	// Orphan and periodic: it outlives no parent and is renewed by the
@@ -288,6 +285,40 @@ path "transit/decrypt/%[1]s" { capabilities = ["update"] }
 		return fmt.Errorf("create seal token: %w", err)
 	}
 	return writeSecret(c.secret(sealTokenFile), tok.Auth.ClientToken)
+}
+
+// sealPolicyFor lets the nodes' seal token encrypt and decrypt with one
+// transit key, and nothing else.
+func sealPolicyFor(key string) string {
+	return fmt.Sprintf(`path "transit/encrypt/%[1]s" { capabilities = ["update"] }
+path "transit/decrypt/%[1]s" { capabilities = ["update"] }
+`, key)
+}
+
+func (c *Cluster) sealKey() string {
+	if c.State.SealKey != "" {
+		return c.State.SealKey
+	}
+	return sealKeyName
+}
+
+// UseNewSealKey makes nodes started from now on seal with a new transit
+// key, name (the cloud KMS key replaced): the seal token may use only it.
+// A node restored from a snapshot taken under the old key cannot decrypt
+// that snapshot's keys, and Vault seals it (hashicorp/vault#15448).
+func (c *Cluster) UseNewSealKey(ctx context.Context, name string) error {
+	cl, err := c.clients.get(c.State.Seal)
+	if err != nil {
+		return err
+	}
+	if _, err := cl.Logical().WriteWithContext(ctx, "transit/keys/"+name, nil); err != nil {
+		return fmt.Errorf("create transit key %s: %w", name, err)
+	}
+	if err := cl.Sys().PutPolicyWithContext(ctx, sealPolicy, sealPolicyFor(name)); err != nil {
+		return fmt.Errorf("write seal policy: %w", err)
+	}
+	c.State.SealKey = name
+	return c.Save()
 }
 
 // initCluster initializes the raft cluster on n with recovery keys (the
