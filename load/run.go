@@ -256,6 +256,9 @@ func (e *engine) summary(dur time.Duration) rundir.Summary {
 	if secs > 0 {
 		s.AchievedRate = round3(float64(n) / secs)
 	}
+	if n > 0 {
+		s.GeneratorLatePct = round3(100 * float64(s.LateSends) / float64(n))
+	}
 	if e.o.Closed == 0 {
 		s.TargetRate = round3(e.o.Schedule.MeanRate())
 		ok := s.AchievedRate >= 0.98*s.TargetRate

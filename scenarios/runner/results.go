@@ -201,7 +201,6 @@ func (r *run) finish(sum *rundir.Summary, t0, loadEnd time.Time) {
 	sum.Phases = r.hists.stats(loadEnd)
 	sum.Scenario = r.sc.Name
 	r.observerCost(sum)
-	sum.GeneratorLatePct = latePct(sum)
 
 	// Without faults the whole load is the window unavailability is
 	// judged over (a baseline must not fail at all).
@@ -247,18 +246,6 @@ func (r *run) observerCost(sum *rundir.Summary) {
 }
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
-
-// latePct is the share of requests the generator sent late.
-func latePct(sum *rundir.Summary) float64 {
-	var n int64
-	for _, s := range sum.Ops {
-		n += s.Count
-	}
-	if n == 0 {
-		return 0
-	}
-	return round3(100 * float64(sum.LateSends) / float64(n))
-}
 
 // degraded describes a cluster that never became whole again, from the
 // final check.
