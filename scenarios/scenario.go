@@ -223,6 +223,11 @@ type LoadSpec struct {
 	// Tick > 0 sends the requests due in each tick in one burst (see
 	// load.Options.Tick); a generator setting, not scaled by --time-scale.
 	Tick time.Duration `hcl:"tick,optional"`
+	// LateThreshold: a request sent later than this after its intended
+	// time is a late send, which the run's validity counts (see
+	// Expect.GeneratorLateSends); default DefaultLateThreshold. A
+	// generator setting, not scaled by --time-scale.
+	LateThreshold time.Duration `hcl:"late_threshold,optional"`
 	// HistoryKeys is how many keys have every operation recorded for the
 	// linearizability check (default DefaultHistoryKeys; 0 none).
 	HistoryKeys int `hcl:"history_keys,optional"`

@@ -121,7 +121,7 @@ func TestDefaultsAndZones(t *testing.T) {
 		t.Errorf("cluster defaults: %+v", c)
 	}
 	l := sc.Load
-	if l.Rate != 200 || l.Mix != load.DefaultMix || l.Distribution != load.Uniform || l.Keys != 1000 || l.Target != "active" || l.Duration != time.Minute || l.RampFrom != 200 {
+	if l.Rate != 100 || l.Mix != load.DefaultMix || l.Distribution != load.Uniform || l.Keys != 1000 || l.Target != "active" || l.Duration != time.Minute || l.RampFrom != 100 || l.LateThreshold != 10*time.Millisecond {
 		t.Errorf("load defaults: %+v", l)
 	}
 	if sc.Name != "t" {

@@ -8,7 +8,7 @@ cluster {
 }
 
 load {
-  rate     = 200
+  rate     = 100 # what a 2-core machine with five nodes sustains with a valid generator; run --rate for more
   duration = "6m"
   target   = "active"
 }

@@ -69,6 +69,7 @@ func (s *Scenario) HCL() []byte {
 	if ld.Tick > 0 {
 		l.SetAttributeValue("tick", dur(ld.Tick))
 	}
+	l.SetAttributeValue("late_threshold", dur(ld.LateThreshold))
 	l.SetAttributeValue("history_keys", cty.NumberIntVal(int64(ld.HistoryKeys)))
 
 	if sn := s.Snapshots; sn != nil {

@@ -78,15 +78,16 @@ func clusterSpec(sc *scenarios.Scenario, defaultBin string) (cluster.Spec, strin
 func loadOptions(sc *scenarios.Scenario, r *run) (load.Options, error) {
 	l := sc.Load
 	o := load.Options{
-		Duration:  l.Duration,
-		Keys:      l.Keys,
-		ValueSize: l.ValueSize,
-		Mount:     l.Mount,
-		Target:    l.Target,
-		Tick:      l.Tick,
-		Seed:      uint64(sc.Seed),
-		OnResult:  r.onResult,
-		Watcher:   r.w,
+		Duration:      l.Duration,
+		Keys:          l.Keys,
+		ValueSize:     l.ValueSize,
+		Mount:         l.Mount,
+		Target:        l.Target,
+		Tick:          l.Tick,
+		LateThreshold: l.LateThreshold,
+		Seed:          uint64(sc.Seed),
+		OnResult:      r.onResult,
+		Watcher:       r.w,
 		// The scenario's 0 means none; load's 0 means its default.
 		HistoryKeys: historyKeys(l.HistoryKeys),
 		OnSample:    r.o.OnSample,
