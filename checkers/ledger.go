@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 )
@@ -86,6 +87,9 @@ type LedgerResult struct {
 	Lost             []KeyVerdict `json:"lost,omitempty"`
 	UnverifiableKeys []KeyVerdict `json:"unverifiable,omitempty"`
 
+	// RPO is set when the options named a restore point.
+	RPO *RPO `json:"rpo,omitempty"`
+
 	KeysToRead  int64  `json:"keys_to_read"` // keys with an acknowledged write
 	KeysRead    int64  `json:"keys_read"`    // of those, read back and judged
 	Verified    bool   `json:"verified"`     // every key to read was read
@@ -123,6 +127,44 @@ type LedgerOptions struct {
 	// came after it is lost; beyond that it is unverifiable. 0 = unknown:
 	// every missing version is unverifiable.
 	MaxVersions int
+	// Restore, when set, says the cluster was rebuilt from a snapshot after
+	// a total loss: every write is then judged by when it was acknowledged
+	// (see RestorePoint), and the RPO counted.
+	Restore *RestorePoint
+}
+
+// RestorePoint is a restore from a snapshot after a total loss. A write
+// acknowledged before the snapshot's request started must survive (if it
+// is missing it is lost: a bug); one acknowledged while the snapshot was
+// taken may go either way; one acknowledged after its response ended and
+// before the loss cannot be in it: it is the RPO. Writes acknowledged after
+// the loss went to the restored cluster and must survive.
+type RestorePoint struct {
+	SnapshotStarted, SnapshotEnded time.Time
+	Loss                           time.Time
+}
+
+// RPO is what a restore gave back, counted from the ledger.
+type RPO struct {
+	BeforeSnapshot  int64     // acknowledged before the snapshot's request started
+	InFlight        int64     // acknowledged while it was taken
+	InFlightPresent int64     // of those, readable after the restore
+	AfterSnapshot   int64     // acknowledged after its response ended, before the loss
+	AfterPresent    int64     // of those, readable (0, or the snapshot holds what it cannot)
+	LastLost        time.Time // acknowledgement of the last write lost after the snapshot
+}
+
+// window says which side of a restore point an acknowledgement is on.
+func (p *RestorePoint) window(t time.Time) string {
+	switch {
+	case t.Before(p.SnapshotStarted):
+		return "before"
+	case !t.After(p.SnapshotEnded):
+		return "during"
+	case t.Before(p.Loss):
+		return "after"
+	}
+	return "restored"
 }
 
 // keyLedger is one key's ledger.
@@ -293,6 +335,57 @@ func judge(ctx context.Context, key string, h *keyLedger, read ReadFunc, maxVers
 	return v, nil
 }
 
+// judgeRestored decides one key of a run restored from a snapshot. The
+// writes that must survive (acknowledged before the snapshot, or after the
+// restore) are judged as judge does; each write acknowledged while or
+// after the snapshot was taken is looked up at its own version to count
+// what the restore gave back.
+func judgeRestored(ctx context.Context, key string, h *keyLedger, read ReadFunc, maxVersions int, p *RestorePoint) (KeyVerdict, RPO, error) {
+	var r RPO
+	must := &keyLedger{deletes: h.deletes, unknown: h.unknown}
+	var maybe []rundir.LedgerEntry
+	for _, e := range h.acked {
+		switch p.window(e.T) {
+		case "before":
+			r.BeforeSnapshot++
+			must.acked = append(must.acked, e)
+		case "restored":
+			must.acked = append(must.acked, e)
+		default:
+			maybe = append(maybe, e)
+		}
+	}
+	v, err := judge(ctx, key, must, read, maxVersions)
+	if err != nil {
+		return v, r, err
+	}
+	if v.Status == KeyUnchecked && len(maybe) > 0 {
+		v.Status = KeyPresent // nothing had to survive; the rest is counted below
+	}
+	for _, e := range maybe {
+		st, err := read(ctx, key, e.Version)
+		if err != nil {
+			return v, r, err
+		}
+		present := st.Found && !st.Deleted && !st.Destroyed && st.Digest == e.Digest
+		switch p.window(e.T) {
+		case "during":
+			r.InFlight++
+			if present {
+				r.InFlightPresent++
+			}
+		case "after":
+			r.AfterSnapshot++
+			if present {
+				r.AfterPresent++
+			} else if e.T.After(r.LastLost) {
+				r.LastLost = e.T
+			}
+		}
+	}
+	return v, r, nil
+}
+
 // CheckLedger verifies entries against the store through read, with
 // o.Parallel reads in flight. It is the whole verification logic with the
 // store abstracted, so hand-written ledgers and a fake store test it.
@@ -309,6 +402,7 @@ func CheckLedger(ctx context.Context, entries []rundir.LedgerEntry, read ReadFun
 	sort.Strings(keys)
 	verdicts := make([]KeyVerdict, len(keys))
 	errs := make([]error, len(keys))
+	rpos := make([]RPO, len(keys))
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range max(1, o.Parallel) {
@@ -320,7 +414,13 @@ func CheckLedger(ctx context.Context, entries []rundir.LedgerEntry, read ReadFun
 				if i >= len(keys) || ctx.Err() != nil {
 					return
 				}
-				v, err := judge(ctx, keys[i], hist[keys[i]], read, o.MaxVersions)
+				var v KeyVerdict
+				var err error
+				if o.Restore != nil {
+					v, rpos[i], err = judgeRestored(ctx, keys[i], hist[keys[i]], read, o.MaxVersions, o.Restore)
+				} else {
+					v, err = judge(ctx, keys[i], hist[keys[i]], read, o.MaxVersions)
+				}
 				if err != nil {
 					errs[i] = fmt.Errorf("read back %s: %w", keys[i], err)
 					continue
@@ -330,6 +430,22 @@ func CheckLedger(ctx context.Context, entries []rundir.LedgerEntry, read ReadFun
 		}()
 	}
 	wg.Wait()
+	if o.Restore != nil {
+		res.RPO = &RPO{}
+		for i, r := range rpos {
+			if verdicts[i].Status == "" {
+				continue // not read
+			}
+			res.RPO.BeforeSnapshot += r.BeforeSnapshot
+			res.RPO.InFlight += r.InFlight
+			res.RPO.InFlightPresent += r.InFlightPresent
+			res.RPO.AfterSnapshot += r.AfterSnapshot
+			res.RPO.AfterPresent += r.AfterPresent
+			if r.LastLost.After(res.RPO.LastLost) {
+				res.RPO.LastLost = r.LastLost
+			}
+		}
+	}
 	for _, v := range verdicts {
 		switch v.Status {
 		case "", KeyUnchecked:

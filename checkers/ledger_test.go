@@ -284,3 +284,67 @@ func TestCheckLedgerPartial(t *testing.T) {
 		t.Errorf("inconsistent result applied as %+v", sum)
 	}
 }
+
+// A restore from a snapshot taken from 100ms to 200ms, all lost at 500ms,
+// the restored cluster writing again from 800ms: writes before the
+// snapshot must survive, writes after it are the RPO (gone), writes during
+// it may go either way, writes after the restore must survive.
+func TestCheckLedgerRestored(t *testing.T) {
+	rp := &RestorePoint{SnapshotStarted: ledgerAt(100), SnapshotEnded: ledgerAt(200), Loss: ledgerAt(500)}
+	entries := []rundir.LedgerEntry{
+		// In the snapshot, untouched since.
+		wr("kept", 1, "a", 0, 10),
+		// v2 acked after the snapshot: the RPO; the restored key is at v1.
+		wr("rpo", 1, "a", 0, 10), wr("rpo", 2, "b", 290, 300),
+		// v2 during the snapshot (it made it), v3 after it (gone).
+		wr("inflight", 1, "a", 0, 10), wr("inflight", 2, "b", 140, 150), wr("inflight", 3, "c", 390, 400),
+		// v2 after the snapshot (gone), then the restored cluster writes
+		// v2 again with another value: not a duplicate, the RPO.
+		wr("reused", 1, "a", 0, 10), wr("reused", 2, "b", 300, 310), wr("reused", 2, "z", 800, 810),
+		// Acknowledged before the snapshot and missing: a lost write.
+		wr("bug", 1, "a", 0, 10), wr("bug", 2, "b", 40, 50),
+	}
+	s := &store{
+		latest: map[string]KeyState{
+			"kept":     {Found: true, Version: 1, Digest: "a"},
+			"rpo":      {Found: true, Version: 1, Digest: "a"},
+			"inflight": {Found: true, Version: 2, Digest: "b"},
+			"reused":   {Found: true, Version: 2, Digest: "z"},
+			"bug":      {Found: true, Version: 1, Digest: "a"},
+		},
+		versions: map[string]map[int]KeyState{
+			"rpo":      {1: {Digest: "a"}},
+			"inflight": {1: {Digest: "a"}, 2: {Digest: "b"}},
+			"reused":   {1: {Digest: "a"}, 2: {Digest: "z"}},
+			"bug":      {1: {Digest: "a"}},
+		},
+	}
+	res, err := CheckLedger(context.Background(), entries, s.read, LedgerOptions{Parallel: 2, MaxVersions: 10, Restore: rp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := res.RPO
+	if r == nil {
+		t.Fatal("no RPO with a restore point")
+	}
+	if r.BeforeSnapshot != 6 || r.InFlight != 1 || r.InFlightPresent != 1 || r.AfterSnapshot != 3 || r.AfterPresent != 0 {
+		t.Errorf("RPO %+v: want 6 before, 1 in flight (present), 3 after (none present)", *r)
+	}
+	if !r.LastLost.Equal(ledgerAt(400)) {
+		t.Errorf("last lost write acknowledged at %v, want 400ms", r.LastLost)
+	}
+	if res.LostWrites != 1 || len(res.Lost) != 1 || res.Lost[0].Key != "bug" {
+		t.Errorf("lost %d %+v: want only bug's v2 (acknowledged before the snapshot)", res.LostWrites, res.Lost)
+	}
+	if res.DuplicateVersions != 0 {
+		t.Errorf("%d duplicate versions: a version reused after a restore is not one", res.DuplicateVersions)
+	}
+	if !res.Verified {
+		t.Errorf("not verified: %s", res.VerifyError)
+	}
+	// The same ledger judged without the restore point calls the RPO lost.
+	plain, _ := CheckLedger(context.Background(), entries, s.read, LedgerOptions{Parallel: 2, MaxVersions: 10})
+	if plain.LostWrites <= res.LostWrites {
+		t.Errorf("without the restore point %d lost, with it %d: the restore point changes nothing?", plain.LostWrites, res.LostWrites)
+	}
+}

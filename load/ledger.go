@@ -107,6 +107,13 @@ const (
 // VerifyError) and is not Verified; its Apply never records it as
 // verified.
 func Verify(ctx context.Context, t Target, runDir string) (VerifyResult, error) {
+	return VerifyRestored(ctx, t, runDir, nil)
+}
+
+// VerifyRestored is Verify for a run whose cluster was rebuilt from a
+// snapshot after a total loss (rp nil: none): the ledger is judged against
+// the restore point and the RPO counted (checkers.RestorePoint).
+func VerifyRestored(ctx context.Context, t Target, runDir string, rp *checkers.RestorePoint) (VerifyResult, error) {
 	var cfg RunConfig
 	if err := rundir.ReadJSON(runDir, ConfigFile, &cfg); err != nil {
 		err = fmt.Errorf("verify %s: not a load run directory: %w", runDir, err)
@@ -138,7 +145,7 @@ func Verify(ctx context.Context, t Target, runDir string) (VerifyResult, error) 
 	}
 	c.active.Store(leader)
 	return checkers.CheckLedger(ctx, entries, c.readKeyState(cfg.Mount),
-		checkers.LedgerOptions{Parallel: 16, MaxVersions: c.maxVersions(ctx, cfg.Mount)})
+		checkers.LedgerOptions{Parallel: 16, MaxVersions: c.maxVersions(ctx, cfg.Mount), Restore: rp})
 }
 
 // maxVersions is the mount's KV v2 max_versions (10 when unset), or 0 when
@@ -163,27 +170,49 @@ func (c *client) maxVersions(ctx context.Context, mount string) int {
 // on the active node, retrying transient failures: a verification must not
 // call a write lost because of a hiccup while reading it back.
 func (c *client) readKeyState(mount string) ReadFunc {
+	// A cluster that cannot serve at all (no leader) would otherwise cost
+	// every key its five attempts: after giveUpAfter keys in a row failed,
+	// the rest fail at once, and the read-back is reported unverified.
+	const giveUpAfter = 32
+	var failedInARow atomic.Int64
+	var lastFailure atomic.Value
 	return func(ctx context.Context, key string, version int) (KeyState, error) {
-		var last error
-		for attempt := range 5 {
-			if attempt > 0 {
-				select {
-				case <-ctx.Done():
-					return KeyState{}, ctx.Err()
-				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-				}
-				if n, _, err := c.findLeader(ctx); err == nil {
-					c.active.Store(n)
-				}
-			}
-			st, err := c.readKeyOnce(ctx, mount, key, version)
-			if err == nil {
-				return st, nil
-			}
-			last = err
+		if n := failedInARow.Load(); n >= giveUpAfter {
+			return KeyState{}, fmt.Errorf("not tried: the last %d keys could not be read (%v)", n, lastFailure.Load())
 		}
-		return KeyState{}, last
+		st, err := c.readKeyRetrying(ctx, mount, key, version)
+		if err != nil {
+			failedInARow.Add(1)
+			lastFailure.Store(err.Error())
+			return st, err
+		}
+		failedInARow.Store(0)
+		return st, nil
 	}
+}
+
+// readKeyRetrying reads a key, retrying transient failures (and looking
+// for the active node again between tries).
+func (c *client) readKeyRetrying(ctx context.Context, mount, key string, version int) (KeyState, error) {
+	var last error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return KeyState{}, ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+			if n, _, err := c.findLeader(ctx); err == nil {
+				c.active.Store(n)
+			}
+		}
+		st, err := c.readKeyOnce(ctx, mount, key, version)
+		if err == nil {
+			return st, nil
+		}
+		last = err
+	}
+	return KeyState{}, last
 }
 
 func (c *client) readKeyOnce(ctx context.Context, mount, key string, version int) (KeyState, error) {

@@ -33,15 +33,15 @@ const (
 	// under 1 % over 10 ms), and a lag that small only ever adds to the
 	// latency recorded, never hides it.
 	DefaultLateThreshold = 10 * time.Millisecond
-	DefaultKeys         = 1000
-	DefaultValueSize    = 256
-	DefaultMount        = "vaultstorm"
-	DefaultLoadTarget   = "active"
-	DefaultSpotNotice   = 2 * time.Minute // what AWS gives
-	DefaultReplaceAfter = 30 * time.Second
-	DefaultZoneReplace  = time.Minute
-	DefaultNodeTimeout  = 2 * time.Minute
-	DefaultHistoryKeys  = 16
+	DefaultKeys          = 1000
+	DefaultValueSize     = 256
+	DefaultMount         = "vaultstorm"
+	DefaultLoadTarget    = "active"
+	DefaultSpotNotice    = 2 * time.Minute // what AWS gives
+	DefaultReplaceAfter  = 30 * time.Second
+	DefaultZoneReplace   = time.Minute
+	DefaultNodeTimeout   = 2 * time.Minute
+	DefaultHistoryKeys   = 16
 
 	DefaultSnapshotRetain = 5
 	DefaultRestoreTimeout = 5 * time.Minute // provision, init, restore, unseal, join

@@ -34,6 +34,14 @@ const (
 	// the store, takes a good part of a second on a loaded 2-core host;
 	// closer snapshots would overlap and measure only snapshotting.
 	MinSnapshotInterval = 2 * time.Second
+	// MinRestoreServed is how long after a restore fault the load keeps
+	// running at any scale: a new five-node cluster, the restore call and
+	// the keys reloaded took 20-40s here, and its first requests must be
+	// measured.
+	MinRestoreServed = 90 * time.Second
+	// MinHealedRestore floors healed_within in a scenario with a restore:
+	// the total loss heals only once the restored cluster is whole.
+	MinHealedRestore = 2 * time.Minute
 )
 
 // minDisruption is the shortest pause or partition that still lets raft
@@ -116,7 +124,7 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 			c.ScaleNotes = append(c.ScaleNotes, fmt.Sprintf("fault schedule: every at moved %s later so the first fault comes after %s of load (floor, see scenarios.MinFaultAt)", shift.Round(time.Millisecond), fl))
 		}
 	}
-	replaces := false
+	replaces, restored := false, false
 	// The load must outlast every fault's start and end by as much as the
 	// file had it (up to MinFaultAt), so the fault and the recovery after it
 	// are both measured under load.
@@ -146,6 +154,15 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		if ft.Replace || ft.Kind == KindRecoverQuorum {
 			replaces = true
 		}
+		if ft.Kind == KindRestore {
+			replaces = true
+			restored = true
+			// A rebuild takes what it takes at any scale: the load must
+			// still be running when the restored cluster serves again.
+			if n := ft.At + MinRestoreServed; n > needLoad {
+				needLoad, needFor = n, fmt.Sprintf("%s (at %s) is served again", what, ft.At)
+			}
+		}
 		orig := s.Faults[i]
 		needAfter(orig.At, ft.At, fmt.Sprintf("%s (at %s)", what, ft.At))
 		needAfter(orig.At+max(orig.Duration, orig.RestartAfter), ft.At+max(ft.Duration, ft.RestartAfter),
@@ -172,6 +189,9 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		floor := MinHealedRestart
 		if replaces {
 			floor = MinHealedReplace
+		}
+		if restored {
+			floor = MinHealedRestore
 		}
 		v := sc("expect healed_within", *h, floor)
 		c.Expect.HealedWithin = &v

@@ -14,7 +14,8 @@ import (
 )
 
 var wantShipped = []string{"baseline", "disk-loss", "follower-kill", "leader-kill", "partition-leader",
-	"pause-leader", "quorum-loss", "rolling-restart", "slow-follower", "spot-reclaim", "spot-wave", "zone-outage"}
+	"pause-leader", "quorum-loss", "rolling-restart", "slow-follower", "snapshot-under-load", "spot-reclaim", "spot-wave",
+	"total-loss-restore", "zone-outage"}
 
 func TestShippedScenarios(t *testing.T) {
 	if got := shippedNames(); !reflect.DeepEqual(got, wantShipped) {
@@ -42,8 +43,8 @@ func TestShippedScenarios(t *testing.T) {
 			case name != "quorum-loss" && (lw == nil || *lw != 0):
 				t.Errorf("every scenario but quorum-loss expects lost_writes = 0")
 			}
-			if name != "baseline" && len(sc.Faults) == 0 {
-				t.Errorf("no fault")
+			if name != "baseline" && len(sc.Faults) == 0 && sc.Snapshots == nil {
+				t.Errorf("no fault and no snapshots: nothing but the baseline")
 			}
 			if sc.Cluster.Nodes != 5 || sc.Cluster.Zones != 3 {
 				t.Errorf("cluster = %+v", sc.Cluster)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
 )
@@ -306,11 +307,14 @@ the ledger or the cluster could not be read.`,
 			if err != nil {
 				return err
 			}
-			vr, verr := load.Verify(cmd.Context(), target, dir)
+			// A run restored from a snapshot is judged against its restore
+			// point, as the run judged it.
+			var sum rundir.Summary
+			serr := rundir.ReadJSON(dir, rundir.SummaryFile, &sum)
+			vr, verr := load.VerifyRestored(cmd.Context(), target, dir, restorePoint(sum))
 			// Recorded even when the read-back failed: summary.json must
 			// not keep an earlier "verified" (but a failure creates none).
-			var sum rundir.Summary
-			if err := rundir.ReadJSON(dir, rundir.SummaryFile, &sum); err == nil || (verr == nil && errors.Is(err, os.ErrNotExist)) {
+			if serr == nil || (verr == nil && errors.Is(serr, os.ErrNotExist)) {
 				vr.Apply(&sum)
 				if err := rundir.WriteJSON(dir, rundir.SummaryFile, sum); err != nil && verr == nil {
 					return err
@@ -324,4 +328,13 @@ the ledger or the cluster could not be read.`,
 			return reportLost(cmd.ErrOrStderr(), vr)
 		},
 	}
+}
+
+// restorePoint is the restore a run's summary records, if any.
+func restorePoint(s rundir.Summary) *checkers.RestorePoint {
+	r := s.Restore
+	if r == nil || r.Snapshot.Started.IsZero() {
+		return nil
+	}
+	return &checkers.RestorePoint{SnapshotStarted: r.Snapshot.Started, SnapshotEnded: r.Snapshot.Ended, Loss: r.LossAt}
 }

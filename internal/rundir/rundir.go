@@ -81,6 +81,7 @@ const (
 	EvWriteOK     = "write_ok"     // first good write after failures (t_write_ok)
 	EvHealed      = "healed"       // t_healed
 	EvNodeState   = "node_state"
+	EvSnapshot    = "snapshot" // a snapshot stored: T its request start, Msg its name (Summary.Snapshots has the rest)
 	EvNote        = "note"
 )
 
@@ -173,6 +174,64 @@ type FinalNode struct {
 	Voter   bool   `json:"voter"`
 }
 
+// Snapshot is one raft snapshot the run's agent stored (or failed to).
+type Snapshot struct {
+	Name    string    `json:"name,omitempty"`
+	Started time.Time `json:"request_started"` // writes acknowledged before are in it
+	Ended   time.Time `json:"response_ended"`  // writes acknowledged after are not
+	Size    int64     `json:"size,omitempty"`
+	SHA256  string    `json:"sha256,omitempty"`
+	Index   uint64    `json:"raft_index,omitempty"`
+	Term    uint64    `json:"raft_term,omitempty"`
+	Node    string    `json:"node,omitempty"` // API address of the node that served it
+	Error   string    `json:"error,omitempty"`
+}
+
+// SnapshotCost compares the load's latency while a snapshot was being taken
+// with the rest of the run: p99 over every operation whose intended time
+// fell inside (outside) a snapshot's request-to-response window.
+type SnapshotCost struct {
+	DuringP99Ms    float64 `json:"during_p99_ms"`
+	OutsideP99Ms   float64 `json:"outside_p99_ms"`
+	DuringCount    int64   `json:"during_requests"`
+	OutsideCount   int64   `json:"outside_requests"`
+	MeanDurationMs float64 `json:"mean_snapshot_ms"`
+	MeanSize       int64   `json:"mean_snapshot_bytes"`
+}
+
+// RestoreResult is a restore after a total loss, measured.
+type RestoreResult struct {
+	Snapshot Snapshot  `json:"snapshot"` // the one restored
+	LossAt   time.Time `json:"loss_at"`  // the total loss began
+	// Phases of the rebuild, each with when it ended (ms after LossAt):
+	// provision, init, restore, unsealed, healthy.
+	Phases []RestorePhase `json:"phases"`
+	// RTO: from the loss to the first successful write and read; nil when
+	// none came (never served again within the run).
+	FirstWriteMs *float64 `json:"rto_write_ms"`
+	FirstReadMs  *float64 `json:"rto_read_ms"`
+	// RPO, from the ledger, by when a write was acknowledged: before the
+	// snapshot's request started (must all survive: a missing one is a
+	// lost write, counted in Summary.LostWrites), while it was taken (either
+	// way), after its response ended and before the loss (the RPO: gone).
+	BeforeSnapshot  int64 `json:"acked_before_snapshot"`
+	InFlight        int64 `json:"acked_during_snapshot"`
+	InFlightPresent int64 `json:"acked_during_snapshot_present"`
+	AfterSnapshot   int64 `json:"acked_after_snapshot"`
+	AfterPresent    int64 `json:"acked_after_snapshot_present"`
+	RPOWrites       int64 `json:"rpo_writes"` // acknowledged after the snapshot and gone
+	// RPOSeconds spans the snapshot's request start to the last lost
+	// write's acknowledgement (0 when none was lost).
+	RPOSeconds float64 `json:"rpo_seconds"`
+	Error      string  `json:"error,omitempty"` // the restore failed: why
+}
+
+// RestorePhase is one phase of a restore.
+type RestorePhase struct {
+	Name string  `json:"name"`
+	Ms   float64 `json:"ms"` // after the loss
+}
+
 // HistoryOp is one line of history.jsonl: one operation on one of the
 // sampled keys, as the linearizability checker reads it. Call and Ret are
 // nanoseconds from the load's start (Call when the request was sent, Ret
@@ -256,6 +315,12 @@ type Summary struct {
 	Invalid []string `json:"invalid,omitempty"`
 
 	Final *FinalState `json:"final_state,omitempty"`
+
+	// Snapshots the run's agent took, in order, and what a restore from
+	// one of them gave back.
+	Snapshots   []Snapshot     `json:"snapshots,omitempty"`
+	SnapshotP99 *SnapshotCost  `json:"snapshot_cost,omitempty"`
+	Restore     *RestoreResult `json:"restore,omitempty"`
 
 	Scenario     string        `json:"scenario,omitempty"`
 	Passed       *bool         `json:"passed,omitempty"`

@@ -148,12 +148,73 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			}
 		}
 	},
+	"total-loss-restore": func(t *testing.T, out string, s rundir.Summary) {
+		r := s.Restore
+		if r == nil || r.Error != "" {
+			t.Fatalf("restore: %+v", r)
+		}
+		t.Logf("restore of %s (index %d, %d bytes): phases %+v; RTO write %v read %v; before %d, during %d (%d present), after %d (%d present): RPO %d writes, %.3fs",
+			r.Snapshot.Name, r.Snapshot.Index, r.Snapshot.Size, r.Phases, deref(r.FirstWriteMs), deref(r.FirstReadMs),
+			r.BeforeSnapshot, r.InFlight, r.InFlightPresent, r.AfterSnapshot, r.AfterPresent, r.RPOWrites, r.RPOSeconds)
+		if len(r.Phases) != 5 || r.FirstWriteMs == nil || r.FirstReadMs == nil {
+			t.Errorf("restore phases %v, first write %v, first read %v: want all five phases and both served", r.Phases, r.FirstWriteMs, r.FirstReadMs)
+		}
+		// The RPO counted exactly: every write the ledger says was
+		// acknowledged after the snapshot's response and before the loss is
+		// gone, and only those; every one before its request is there.
+		var before, after int64
+		if err := rundir.ReadLines(out, rundir.LedgerFile, func(e rundir.LedgerEntry) error {
+			if e.Outcome != "ok" || e.Op == "delete" {
+				return nil
+			}
+			switch {
+			case e.T.Before(r.Snapshot.Started):
+				before++
+			case e.T.After(r.Snapshot.Ended) && e.T.Before(r.LossAt):
+				after++
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if r.AfterSnapshot != after || r.RPOWrites != after || r.AfterPresent != 0 {
+			t.Errorf("RPO: %d acknowledged after the snapshot in the ledger; counted %d, %d lost, %d present: want all %d lost, no more, no less",
+				after, r.AfterSnapshot, r.RPOWrites, r.AfterPresent, after)
+		}
+		if r.BeforeSnapshot != before || s.LostWrites != 0 {
+			t.Errorf("before the snapshot: %d in the ledger, %d counted, %d lost: want all there", before, r.BeforeSnapshot, s.LostWrites)
+		}
+		if after == 0 {
+			t.Errorf("no write between the snapshot and the loss: the RPO was not exercised")
+		}
+		if len(s.Snapshots) < 2 {
+			t.Errorf("%d snapshots taken", len(s.Snapshots))
+		}
+	},
+	"snapshot-under-load": func(t *testing.T, out string, s rundir.Summary) {
+		c := s.SnapshotP99
+		if c == nil || c.DuringCount == 0 {
+			t.Fatalf("snapshot cost %+v: no request during a snapshot", c)
+		}
+		t.Logf("%d snapshots, mean %.0fms, %d bytes; p99 during %.1fms (%d requests), outside %.1fms (%d)",
+			len(s.Snapshots), c.MeanDurationMs, c.MeanSize, c.DuringP99Ms, c.DuringCount, c.OutsideP99Ms, c.OutsideCount)
+		if entries, err := os.ReadDir(filepath.Join(out, "snapshots")); err != nil || len(entries) != 2*3 {
+			t.Errorf("snapshot store holds %d files (%v), want the 3 retained snapshots and their metadata", len(entries), err)
+		}
+	},
 	"quorum-loss": func(t *testing.T, out string, s rundir.Summary) {
 		t.Logf("quorum loss: %d acknowledged writes, %d lost, %d unknown", s.AckedWrites, s.LostWrites, s.UnknownWrites)
 		if len(s.Faults) != 2 || s.Faults[1].HealedMs == nil {
 			t.Errorf("the cluster did not heal after outage recovery: %+v", s.Faults)
 		}
 	},
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return "never"
+	}
+	return *p
 }
 
 // logFaults prints each fault's figures, so a failed CI log shows what

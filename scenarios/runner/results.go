@@ -425,6 +425,7 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 			add("linearizable", want, got, *sum.Linearizable == *x.Linearizable)
 		}
 	}
+	judgeBackups(x, sum, add)
 	// The generator judges itself in every run: a run whose clock slipped
 	// says nothing about Vault.
 	late, lag := scenarios.DefaultGeneratorLateSends, scenarios.DefaultGeneratorMaxLag
@@ -442,6 +443,62 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 	}
 	add("generator_max_lag", "<= "+lag.String(), fmtMs(sum.MaxSendLagMs), sum.MaxSendLagMs <= ms(lag))
 	return out
+}
+
+// judgeBackups checks RPO, RTO and the snapshots' cost.
+func judgeBackups(x scenarios.Expect, sum *rundir.Summary, add func(name, want, got string, ok bool)) {
+	rs := sum.Restore
+	restoreUnknown := func() string {
+		switch {
+		case rs == nil:
+			return notMeasured + " (no restore ran)"
+		case rs.Error != "":
+			return notMeasured + ": the restore failed: " + rs.Error
+		case !sum.Verified:
+			return notMeasured + ": " + unverified(sum)
+		}
+		return ""
+	}
+	if x.RPOWrites != nil {
+		want := fmt.Sprintf("<= %d", *x.RPOWrites)
+		if u := restoreUnknown(); u != "" {
+			add("rpo_writes", want, u, false)
+		} else {
+			add("rpo_writes", want, fmt.Sprintf("%d (of %d acknowledged after the snapshot)", rs.RPOWrites, rs.AfterSnapshot), rs.RPOWrites <= int64(*x.RPOWrites))
+		}
+	}
+	if x.RPOSeconds != nil {
+		want := "<= " + x.RPOSeconds.String()
+		if u := restoreUnknown(); u != "" {
+			add("rpo_seconds", want, u, false)
+		} else {
+			add("rpo_seconds", want, fmtMs(rs.RPOSeconds*1000), rs.RPOSeconds*1000 <= ms(*x.RPOSeconds))
+		}
+	}
+	if x.RTO != nil {
+		want := "<= " + x.RTO.String()
+		switch {
+		case rs == nil || rs.Error != "":
+			add("rto", want, restoreUnknown(), false)
+		case rs.FirstWriteMs == nil || rs.FirstReadMs == nil:
+			add("rto", want, "never served again within the run", false)
+		default:
+			worst := max(*rs.FirstWriteMs, *rs.FirstReadMs)
+			add("rto", want, fmt.Sprintf("%s (first write %s, first read %s)", fmtMs(worst), fmtMs(*rs.FirstWriteMs), fmtMs(*rs.FirstReadMs)), worst <= ms(*x.RTO))
+		}
+	}
+	if x.SnapshotP99 != nil {
+		want := "<= " + x.SnapshotP99.String()
+		c := sum.SnapshotP99
+		switch {
+		case c == nil:
+			add("snapshot_p99", want, notMeasured+" (no snapshot was taken)", false)
+		case c.DuringCount == 0:
+			add("snapshot_p99", want, notMeasured+" (no request was sent while a snapshot was taken)", false)
+		default:
+			add("snapshot_p99", want, fmt.Sprintf("%s (outside snapshots %s)", fmtMs(c.DuringP99Ms), fmtMs(c.OutsideP99Ms)), c.DuringP99Ms <= ms(*x.SnapshotP99))
+		}
+	}
 }
 
 // unverified says how far an unfinished read-back got, and why it stopped.

@@ -12,8 +12,9 @@ import (
 	"github.com/vaultstorm/vaultstorm/scenarios"
 )
 
-// buildFaults turns the scenario's fault blocks into chaos faults.
-func buildFaults(sc *scenarios.Scenario) ([]chaos.Fault, error) {
+// buildFaults turns the scenario's fault blocks into chaos faults;
+// restore makes a restore fault (it needs the run's snapshot store).
+func buildFaults(sc *scenarios.Scenario, restore func(scenarios.Fault) chaos.Fault) ([]chaos.Fault, error) {
 	var out []chaos.Fault
 	for _, f := range sc.Faults {
 		var cf chaos.Fault
@@ -32,6 +33,10 @@ func buildFaults(sc *scenarios.Scenario) ([]chaos.Fault, error) {
 			cf = chaos.RecoverQuorum{}
 		case scenarios.KindPartition:
 			cf = chaos.Partition{}
+		case scenarios.KindTotalLoss:
+			cf = chaos.TotalLoss{}
+		case scenarios.KindRestore:
+			cf = restore(f)
 		case scenarios.KindLatency:
 			cf = chaos.Latency{Delay: f.Delay, Jitter: f.Jitter, Loss: f.Loss}
 		default:
