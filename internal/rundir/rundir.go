@@ -226,6 +226,37 @@ type RestoreResult struct {
 	Error      string  `json:"error,omitempty"` // the restore failed: why
 }
 
+// UpgradeResult is one upgrade fault: each node's step measured.
+type UpgradeResult struct {
+	Fault   int           `json:"fault"` // 1-based index of the fault
+	From    []string      `json:"from_versions"`
+	To      string        `json:"to_version"`
+	Steps   []UpgradeStep `json:"steps"`
+	TotalMs float64       `json:"total_ms"` // first step's start to the last one's end
+	Error   string        `json:"error,omitempty"`
+}
+
+// UpgradeStep is one node's turn: stopped, its binary swapped, started,
+// back as an unsealed healthy voter; for the active node, the step-down
+// before it.
+type UpgradeStep struct {
+	Node  string    `json:"node"`
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+	// Active: the node was the active one when its step began.
+	Active bool `json:"active"`
+	// Stall windows (failed or slower than unavailable_after) and error
+	// windows of the step, clipped to it.
+	WriteUnavailableMs float64 `json:"write_unavailable_ms"`
+	ReadUnavailableMs  float64 `json:"read_unavailable_ms"`
+	WriteErrorWindowMs float64 `json:"write_error_window_ms"`
+	ReadErrorWindowMs  float64 `json:"read_error_window_ms"`
+	// Leaders seen active during the step (other than the one before it).
+	NewLeaders []string `json:"new_leaders,omitempty"`
+	// Latency of the requests sent during the step.
+	P99Ms float64 `json:"p99_ms"`
+}
+
 // RestorePhase is one phase of a restore.
 type RestorePhase struct {
 	Name string  `json:"name"`
@@ -321,6 +352,8 @@ type Summary struct {
 	Snapshots   []Snapshot     `json:"snapshots,omitempty"`
 	SnapshotP99 *SnapshotCost  `json:"snapshot_cost,omitempty"`
 	Restore     *RestoreResult `json:"restore,omitempty"`
+	// Upgrade is a rolling upgrade (or rollback), step by step.
+	Upgrades []UpgradeResult `json:"upgrades,omitempty"`
 
 	Scenario     string        `json:"scenario,omitempty"`
 	Passed       *bool         `json:"passed,omitempty"`
