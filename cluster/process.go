@@ -32,8 +32,9 @@ func (processProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 		return fmt.Errorf("open log: %w", err)
 	}
 	defer logf.Close()
-	fmt.Fprintf(logf, "==> vaultstorm: starting %s generation %d at %s\n", n.Name, n.Generation, time.Now().UTC().Format(time.RFC3339Nano))
-	cmd := exec.Command(c.State.VaultBin, "server", "-config", c.ConfigFile(n.Name))
+	bin := c.NodeBin(n)
+	fmt.Fprintf(logf, "==> vaultstorm: starting %s generation %d (%s) at %s\n", n.Name, n.Generation, bin, time.Now().UTC().Format(time.RFC3339Nano))
+	cmd := exec.Command(bin, "server", "-config", c.ConfigFile(n.Name))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// No VAULT_* variables leak in from the harness's environment.
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + c.NodeDir(n.Name)}

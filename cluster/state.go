@@ -52,6 +52,9 @@ type Node struct {
 	Started     time.Time     `json:"started,omitempty"` // first start of this generation
 	LostAt      time.Time     `json:"lost_at,omitempty"`
 	Array       storage.Array `json:"storage"`
+	// VaultBin is the binary this node runs; "" is the cluster's
+	// (State.VaultBin). An upgrade sets it node by node (see UpgradeNode).
+	VaultBin string `json:"vault_bin,omitempty"`
 }
 
 // APIAddr is the node's HTTPS API address.
