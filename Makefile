@@ -3,18 +3,21 @@
 
 VAULT_VERSION  ?= 1.21.0
 DEFAULT_VAULT  := 1.21.0
+# The older release upgrade validation starts from (make vault-old).
+OLD_VAULT      := 1.19.5
 VERSION        ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GO             ?= go
 BIN            := bin
 
 # Tests run as root on a real cluster; they find the binaries here.
 export VAULTSTORM_VAULT_BIN ?= $(CURDIR)/$(BIN)/vault
+export VAULTSTORM_VAULT_BIN_OLD ?= $(CURDIR)/$(BIN)/vault-$(OLD_VAULT)
 export VAULTSTORM_BIN       ?= $(CURDIR)/$(BIN)/vaultstorm
 export VAULTSTORM_S3_BIN    ?= $(CURDIR)/$(BIN)/s3server
 export TESTCONTAINERS_RYUK_DISABLED   = true
 export TESTCONTAINERS_HOST_OVERRIDE   = 127.0.0.1
 
-.PHONY: all deps build vault s3 test test-unit bench lint clean
+.PHONY: all deps build vault vault-old s3 test test-unit bench lint clean
 
 all: build vault
 
@@ -85,6 +88,11 @@ $(BIN)/vault-$(VAULT_VERSION): FORCE
 
 FORCE:
 
+# The older Vault the upgrade tests and scenarios start from
+# (bin/vault-$(OLD_VAULT)); the same as `make vault VAULT_VERSION=$(OLD_VAULT)`.
+vault-old:
+	@$(MAKE) --no-print-directory vault VAULT_VERSION=$(OLD_VAULT)
+
 # The S3-compatible server the snapshot store tests start (gofakes3 in its
 # own module, tools/s3, so vaultstorm's go.mod stays lean; SeaweedFS took
 # 16m41s to build cold here, this 83s). Rebuilt only when tools/s3 changed.
@@ -94,9 +102,10 @@ $(BIN)/s3server: tools/s3/main.go tools/s3/go.mod tools/s3/go.sum
 	mkdir -p $(BIN) && cd tools/s3 && $(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@
 
 # Everything, integration tests included (needs root and loop devices;
-# deps installs btrfs-progs and the rest). -p 1: integration packages share loopback
-# addresses and ports, so they must not run at the same time.
-test: deps build vault s3
+# deps installs btrfs-progs and the rest), so both Vault versions: the
+# upgrade tests roll $(OLD_VAULT) to $(DEFAULT_VAULT). -p 1: integration packages
+# share loopback addresses and ports, so they must not run at the same time.
+test: deps build vault vault-old s3
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) test -p 1 -count=1 -timeout 60m ./...
