@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,6 +45,49 @@ func defaultVaultBin() string {
 		return "bin/vault"
 	}
 	return ""
+}
+
+var releaseRE = regexp.MustCompile(`^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$`)
+
+// versionBin is the binary of a Vault release: bin/vault-VERSION next to
+// the default binary (where `make vault VAULT_VERSION=VERSION` puts it),
+// checked to be that release.
+func versionBin(ctx context.Context, v string) (string, error) {
+	if !releaseRE.MatchString(v) {
+		return "", fmt.Errorf("--vault-version %q: want a Vault release such as 1.19.5", v)
+	}
+	dir := "bin"
+	if d := defaultVaultBin(); d != "" {
+		dir = filepath.Dir(d)
+	}
+	bin := filepath.Join(dir, "vault-"+v)
+	if _, err := os.Stat(bin); err != nil {
+		return "", fmt.Errorf("--vault-version %s: %s not found: build it with `make vault VAULT_VERSION=%s`", v, bin, v)
+	}
+	got, err := cluster.VaultVersion(ctx, bin)
+	if err != nil {
+		return "", fmt.Errorf("--vault-version %s: %w", v, err)
+	}
+	if !cluster.SameVersion(got, v) {
+		return "", fmt.Errorf("--vault-version %s: %s is Vault %s: rebuild it with `make vault VAULT_VERSION=%s`", v, bin, got, v)
+	}
+	return bin, nil
+}
+
+// pickVaultBin applies --vault-version (exclusive with --vault-bin).
+func pickVaultBin(cmd *cobra.Command, vaultBin *string, vaultVersion string) error {
+	if !cmd.Flags().Changed("vault-version") {
+		return nil
+	}
+	if cmd.Flags().Changed("vault-bin") {
+		return errors.New("give --vault-version or --vault-bin, not both")
+	}
+	bin, err := versionBin(cmd.Context(), vaultVersion)
+	if err != nil {
+		return err
+	}
+	*vaultBin = bin
+	return nil
 }
 
 // clusterFlags registers the flags that shape a cluster on cmd.
@@ -108,7 +152,7 @@ func parseSize(s string) (int64, error) {
 
 func upCmd() *cobra.Command {
 	spec := cluster.DefaultSpec()
-	var vaultBin, storageKind, diskSize string
+	var vaultBin, vaultVersion, storageKind, diskSize string
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -131,6 +175,9 @@ remains of one a crash left behind.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := resolveSpec(&spec, storageKind, diskSize); err != nil {
+				return err
+			}
+			if err := pickVaultBin(cmd, &vaultBin, vaultVersion); err != nil {
 				return err
 			}
 			prog := newStageBars(!jsonOut)
@@ -162,6 +209,7 @@ remains of one a crash left behind.`,
 		},
 	}
 	clusterFlags(cmd, &spec, &vaultBin, &storageKind, &diskSize)
+	cmd.Flags().StringVar(&vaultVersion, "vault-version", "", "run this Vault release: bin/vault-VERSION next to the default binary (build it with `make vault VAULT_VERSION=VERSION`); excludes --vault-bin")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the resulting status as JSON (no progress bars)")
 	return cmd
 }

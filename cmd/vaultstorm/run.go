@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -24,9 +25,9 @@ func init() { rootCmd.AddCommand(runCmd()) }
 func runCmd() *cobra.Command {
 	var timeScale, rate float64
 	var seed int64
-	var out, vaultBin string
+	var out, vaultBin, vaultVersion string
 	var keep bool
-	var subnet, procs int
+	var subnet, procs, repeat int
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE",
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
@@ -47,6 +48,13 @@ final check - fails its expectation), 2 for bad input or a harness error,
 3 when the run is INVALID: the load generator fell behind its own
 schedule (more than generator_late_sends of requests sent late, or a send
 later than generator_max_lag), so the run says nothing about Vault.
+
+--repeat N runs the scenario N times, one after another, each on a new
+cluster with the same seed, into RUN/1 ... RUN/N, and prints one verdict line
+per repetition; the exit status is the worst one's (a harness error over
+INVALID over FAILED over PASSED). 'vaultstorm compare "A/*" "B/*"' then
+compares N repetitions a side. --vault-version 1.19.5 runs bin/vault-1.19.5
+(from 'make vault VAULT_VERSION=1.19.5') whatever the scenario names.
 
 The run directory (default runs/<UTC time>-<scenario>/) holds scenario.hcl
 (as run), events.jsonl, samples.jsonl, histograms.hlog, ledger.jsonl,
@@ -76,6 +84,21 @@ latency.hgrm.`,
 					return fmt.Errorf("--time-scale: %w", err)
 				}
 			}
+			if cmd.Flags().Changed("vault-version") {
+				if err := pickVaultBin(cmd, &vaultBin, vaultVersion); err != nil {
+					return err
+				}
+				// The flag wins over the scenario's cluster block, and
+				// scenario.hcl (as run) says which version ran.
+				sc.Cluster.VaultVersion, sc.Cluster.VaultBin = vaultVersion, ""
+			}
+			repeated := cmd.Flags().Changed("repeat")
+			if repeat < 1 || repeat > 100 {
+				return fmt.Errorf("--repeat %d: want 1-100", repeat)
+			}
+			if keep && repeat > 1 {
+				return errors.New("--keep with --repeat: each repetition needs the addresses the previous one's cluster would keep")
+			}
 			for _, w := range sc.Warnings {
 				fmt.Fprintln(os.Stderr, "warning:", w)
 			}
@@ -87,54 +110,116 @@ latency.hgrm.`,
 					return fmt.Errorf("--out %s already holds a run: pick another directory", out)
 				}
 			}
-			fmt.Printf("scenario %s (seed %d, time scale %g, %d harness thread(s)): %s\nrun directory: %s\n", sc.Name, sc.Seed, sc.TimeScale, procs, sc.Description, out)
-			// The bar starts with the load, not with the cluster bring-up.
-			var prog *load.Progress
-			var once sync.Once
-			start := time.Now()
-			res, err := runner.Run(cmd.Context(), runner.Options{
-				Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep, Subnet: subnet,
-				Tool: "vaultstorm " + version, Command: strings.Join(os.Args, " "),
-				Logf: func(format string, a ...any) {
-					fmt.Fprintf(os.Stderr, "%7.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
-				},
-				OnSample: func(s rundir.Sample) {
-					once.Do(func() { prog = load.NewProgress(os.Stderr, sc.Load.Duration) })
-					prog.Sample(s)
-				},
-			})
-			prog.Done()
-			if res != nil {
-				if rerr := reports.Render(out); rerr != nil {
-					fmt.Fprintln(os.Stderr, "report:", rerr)
+			if !repeated {
+				return runOnce(cmd, sc, out, vaultBin, keep, subnet, procs)
+			}
+			// --repeat N: RUN/1 … RUN/N, one after another, each with its
+			// own cluster and the same seed, so `compare 'A/*' 'B/*'` has
+			// N repetitions a side. Exit status: the worst repetition's.
+			verdicts := make([]string, 0, repeat)
+			var worst error
+			for i := 1; i <= repeat; i++ {
+				dir := filepath.Join(out, strconv.Itoa(i))
+				fmt.Printf("\n== repetition %d/%d: %s\n", i, repeat, dir)
+				err := runOnce(cmd, sc, dir, vaultBin, keep, subnet, procs)
+				v := fmt.Sprintf("repetition %d/%d: %s %s", i, repeat, verdictOf(err), dir)
+				fmt.Println(v)
+				verdicts = append(verdicts, v)
+				if severity(err) > severity(worst) {
+					worst = err
 				}
-				printRun(res.Summary, out)
-			}
-			if err != nil {
-				if errors.Is(err, cmd.Context().Err()) && res != nil {
-					return failed("run interrupted: partial results in %s", out)
+				if cmd.Context().Err() != nil {
+					break
 				}
-				return err
 			}
-			if len(res.Summary.Invalid) > 0 {
-				return &exitError{code: 3, err: fmt.Errorf("scenario %s INVALID: the harness, not Vault, fell behind (%s): nothing this run measured can be trusted; lower the rate or give the generator more CPU", sc.Name, strings.Join(res.Summary.Invalid, "; "))}
-			}
-			if res.Summary.Passed != nil && !*res.Summary.Passed {
-				return failed("scenario %s FAILED: see %s", sc.Name, filepath.Join(out, "report.html"))
-			}
-			return nil
+			fmt.Printf("\n%s: %d repetition(s) in %s\n  %s\ncompare them with: vaultstorm compare '%s' 'OTHER/*'\n",
+				sc.Name, len(verdicts), out, strings.Join(verdicts, "\n  "), filepath.Join(out, "*"))
+			return worst
 		},
 	}
 	f := cmd.Flags()
 	f.Float64Var(&timeScale, "time-scale", 1, "multiply every duration of the scenario (0.1 for a quick CI run; Vault's hard minimums are kept)")
 	f.Float64Var(&rate, "rate", 0, "requests per second instead of the scenario's (a ramp keeps its shape, scaled to end at this rate); the shipped scenarios' default is what a 2-core machine running all five nodes and the generator sustains")
 	f.Int64Var(&seed, "seed", 0, "seed for every random choice (targets, zones); default: the scenario's, else the clock")
-	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>)")
+	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>); with --repeat the parent of RUN/1 … RUN/N")
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
 	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' loopback addresses (127.0.SUBNET.11…), to run beside another cluster")
 	addProcsFlag(f, &procs)
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
+	f.StringVar(&vaultVersion, "vault-version", "", "run this Vault release, whatever the scenario names: bin/vault-VERSION next to the default binary (build it with `make vault VAULT_VERSION=VERSION`); excludes --vault-bin")
+	f.IntVar(&repeat, "repeat", 1, "run the scenario N times, one after another, each on a new cluster, into RUN/1 … RUN/N (same seed); exit status: the worst run's; compare takes them as 'RUN/*'")
 	return cmd
+}
+
+// runOnce runs sc into out and prints its tables: what `run` does once.
+func runOnce(cmd *cobra.Command, sc *scenarios.Scenario, out, vaultBin string, keep bool, subnet, procs int) error {
+	fmt.Printf("scenario %s (seed %d, time scale %g, %d harness thread(s)): %s\nrun directory: %s\n", sc.Name, sc.Seed, sc.TimeScale, procs, sc.Description, out)
+	// The bar starts with the load, not with the cluster bring-up.
+	var prog *load.Progress
+	var once sync.Once
+	start := time.Now()
+	res, err := runner.Run(cmd.Context(), runner.Options{
+		Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep, Subnet: subnet,
+		Tool: "vaultstorm " + version, Command: strings.Join(os.Args, " "),
+		Logf: func(format string, a ...any) {
+			fmt.Fprintf(os.Stderr, "%7.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
+		},
+		OnSample: func(s rundir.Sample) {
+			once.Do(func() { prog = load.NewProgress(os.Stderr, sc.Load.Duration) })
+			prog.Sample(s)
+		},
+	})
+	prog.Done()
+	if res != nil {
+		if rerr := reports.Render(out); rerr != nil {
+			fmt.Fprintln(os.Stderr, "report:", rerr)
+		}
+		printRun(res.Summary, out)
+	}
+	if err != nil {
+		if errors.Is(err, cmd.Context().Err()) && res != nil {
+			return failed("run interrupted: partial results in %s", out)
+		}
+		return err
+	}
+	if len(res.Summary.Invalid) > 0 {
+		return &exitError{code: 3, err: fmt.Errorf("scenario %s INVALID: the harness, not Vault, fell behind (%s): nothing this run measured can be trusted; lower the rate or give the generator more CPU", sc.Name, strings.Join(res.Summary.Invalid, "; "))}
+	}
+	if res.Summary.Passed != nil && !*res.Summary.Passed {
+		return failed("scenario %s FAILED: see %s", sc.Name, filepath.Join(out, "report.html"))
+	}
+	return nil
+}
+
+// verdictOf names a run's outcome from runOnce's error.
+func verdictOf(err error) string {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return "PASSED"
+	case errors.As(err, &ee) && ee.code == 1:
+		return "FAILED"
+	case errors.As(err, &ee) && ee.code == 3:
+		return "INVALID"
+	default:
+		return "ERROR (" + err.Error() + ")"
+	}
+}
+
+// severity orders outcomes for --repeat's exit status: passed < failed
+// (exit 1) < invalid (exit 3) < a harness error or bad input (exit 2).
+func severity(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee) && ee.code == 1:
+		return 1
+	case errors.As(err, &ee) && ee.code == 3:
+		return 2
+	default:
+		return 3
+	}
 }
 
 // printRun prints the recovery table and the verdicts.

@@ -1,0 +1,20 @@
+# CLI test of run --repeat and --vault-version (upgrade_cli_test.go): the
+# smallest run there is, a one-node cluster on a plain directory, a few
+# seconds of load, no fault.
+name        = "repeat-tiny"
+description = "A one-node cluster under a few seconds of light KV load, no fault: for the CLI test of --repeat."
+
+cluster {
+  nodes   = 1
+  storage = "dir"
+}
+
+load {
+  rate     = 20
+  duration = "3s"
+  keys     = 20
+}
+
+expect {
+  lost_writes = 0
+}
