@@ -110,15 +110,15 @@ func (f Upgrade) Inject(ctx context.Context, c *cluster.Cluster, _ []*cluster.No
 	for first := true; ; first = false {
 		// Planned again before every step, from what the nodes answer
 		// now: if leadership moved meanwhile, the order follows it.
-		nodes, active, err := f.observe(ctx, c, timeout)
-		if err != nil {
-			return nil, err
-		}
 		count := 0
 		if f.Count > 0 {
 			if count = f.Count - done; count <= 0 {
 				return nil, nil
 			}
+		}
+		nodes, active, err := f.observe(ctx, c, timeout)
+		if err != nil {
+			return nil, err
 		}
 		plan, err := PlanUpgrade(nodes, active, version, count, f.StepDown)
 		if err != nil {
