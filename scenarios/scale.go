@@ -39,6 +39,10 @@ const (
 	// the keys reloaded took 20-40s here, and its first requests must be
 	// measured.
 	MinRestoreServed = 90 * time.Second
+	// MinUpgradeStep is one node's turn in an upgrade at any scale: a
+	// graceful stop, a start, the transit unseal and autopilot's
+	// stabilization time took 10-20s here.
+	MinUpgradeStep = 20 * time.Second
 	// MinHealedRestore floors healed_within in a scenario with a restore:
 	// the total loss heals only once the restored cluster is whole.
 	MinHealedRestore = 2 * time.Minute
@@ -153,6 +157,13 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		}
 		if ft.Replace || ft.Kind == KindRecoverQuorum {
 			replaces = true
+		}
+		if ft.Kind == KindUpgrade {
+			// Each node's turn (stop, start, unseal, stabilise) takes what
+			// it takes at any scale: keep the whole roll under load.
+			if n := ft.At + time.Duration(s.Cluster.Nodes)*MinUpgradeStep; n > needLoad {
+				needLoad, needFor = n, fmt.Sprintf("%s (at %s) rolls every node", what, ft.At)
+			}
 		}
 		if ft.Kind == KindRestore {
 			replaces = true

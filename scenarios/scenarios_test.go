@@ -14,8 +14,8 @@ import (
 )
 
 var wantShipped = []string{"baseline", "disk-loss", "follower-kill", "leader-kill", "partition-leader",
-	"pause-leader", "quorum-loss", "rolling-restart", "slow-follower", "snapshot-under-load", "spot-reclaim", "spot-wave",
-	"total-loss-restore", "zone-outage"}
+	"pause-leader", "quorum-loss", "rollback", "rolling-restart", "slow-follower", "snapshot-under-load", "spot-reclaim", "spot-wave",
+	"total-loss-restore", "upgrade", "zone-outage"}
 
 func TestShippedScenarios(t *testing.T) {
 	if got := shippedNames(); !reflect.DeepEqual(got, wantShipped) {

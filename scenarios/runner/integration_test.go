@@ -202,12 +202,50 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			t.Errorf("snapshot store holds %d files (%v), want the 3 retained snapshots and their metadata", len(entries), err)
 		}
 	},
+	"upgrade": func(t *testing.T, out string, s rundir.Summary) {
+		if len(s.Upgrades) != 1 {
+			t.Fatalf("upgrades %+v, want one", s.Upgrades)
+		}
+		u := s.Upgrades[0]
+		logSteps(t, u)
+		if len(u.Steps) != 5 || u.Error != "" {
+			t.Errorf("%d steps (error %q), want one per node", len(u.Steps), u.Error)
+		}
+		if n := len(u.Steps); n > 0 && !u.Steps[n-1].Active {
+			t.Errorf("the last step (%s) was not the active node's: HashiCorp's order is the active node last", u.Steps[n-1].Node)
+		}
+	},
+	"rollback": func(t *testing.T, out string, s rundir.Summary) {
+		if len(s.Upgrades) != 2 {
+			t.Fatalf("upgrades %+v, want the upgrade and the rollback", s.Upgrades)
+		}
+		for _, u := range s.Upgrades {
+			logSteps(t, u)
+			if len(u.Steps) != 2 || u.Error != "" {
+				t.Errorf("fault %d: %d steps (error %q), want the two standbys", u.Fault, len(u.Steps), u.Error)
+			}
+			for _, st := range u.Steps {
+				if st.Active {
+					t.Errorf("fault %d touched the active node %s", u.Fault, st.Node)
+				}
+			}
+		}
+	},
 	"quorum-loss": func(t *testing.T, out string, s rundir.Summary) {
 		t.Logf("quorum loss: %d acknowledged writes, %d lost, %d unknown", s.AckedWrites, s.LostWrites, s.UnknownWrites)
 		if len(s.Faults) != 2 || s.Faults[1].HealedMs == nil {
 			t.Errorf("the cluster did not heal after outage recovery: %+v", s.Faults)
 		}
 	},
+}
+
+func logSteps(t *testing.T, u rundir.UpgradeResult) {
+	t.Logf("upgrade (fault %d) %v -> %s in %.1fs%s", u.Fault, u.From, u.To, u.TotalMs/1000, u.Error)
+	for _, st := range u.Steps {
+		t.Logf("  %-6s active=%-5v %5.1fs  writes down %.0fms (errors %.0fms), reads down %.0fms (errors %.0fms), new leaders %v, p99 %.0fms",
+			st.Node, st.Active, st.End.Sub(st.Start).Seconds(), st.WriteUnavailableMs, st.WriteErrorWindowMs,
+			st.ReadUnavailableMs, st.ReadErrorWindowMs, st.NewLeaders, st.P99Ms)
+	}
 }
 
 func deref(p *float64) any {

@@ -46,7 +46,7 @@ func TestJudge(t *testing.T) {
 		P99DuringFault:    ptr(time.Second),
 		Linearizable:      ptr(true),
 	}
-	got := judged(t, judge(x, sum, 800, measured{}, []string{"gone"}))
+	got := judged(t, judge(x, sum, 800, measured{}, []string{"gone"}, postChecks{}))
 	want := map[string]bool{
 		"lost_writes":                   false, // 2 > 0
 		"max_unavailability":            true,  // 3s <= 5s
@@ -97,7 +97,7 @@ func TestJudgeNotMeasured(t *testing.T) {
 		LostWrites: ptr(0), MinVotersAfter: ptr(5), DeadPeersRemoved: ptr(true), Linearizable: ptr(true),
 		MaxUnavailability: ptr(time.Second), HealedWithin: ptr(time.Minute),
 	}
-	got := judged(t, judge(x, sum, -1, measured{}, nil))
+	got := judged(t, judge(x, sum, -1, measured{}, nil, postChecks{}))
 	for name, sub := range map[string]string{
 		"lost_writes":          "unverified (12 of 1000 keys read)",
 		"min_voters_after":     "not measured: no leader",

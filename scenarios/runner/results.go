@@ -174,7 +174,7 @@ func (r *run) finish(sum *rundir.Summary, t0, loadEnd time.Time) {
 			// A leader other than the nodes hit; for a rolling restart,
 			// which hits every node, one other than the leader it began with.
 			from, excluded := fr.injected, fr.nodes
-			if fr.spec.Kind == scenarios.KindRollingRestart {
+			if fr.spec.Kind == scenarios.KindRollingRestart || fr.spec.Kind == scenarios.KindUpgrade {
 				from, excluded = fr.started, fr.leaderAt
 			}
 			res.LeaderElectedMs = msPtr(from, watch.LeaderElected(leaders, from, excluded))
@@ -198,6 +198,7 @@ func (r *run) finish(sum *rundir.Summary, t0, loadEnd time.Time) {
 		}
 		sum.Faults = append(sum.Faults, res)
 	}
+	r.upgradeResults(sum, wStall, rStall, wErr, rErr)
 	sum.Phases = r.hists.stats(loadEnd)
 	sum.Scenario = r.sc.Name
 	r.observerCost(sum)
@@ -210,7 +211,13 @@ func (r *run) finish(sum *rundir.Summary, t0, loadEnd time.Time) {
 		noFault.read = ms(checkers.Longest(rStall, t0, loadEnd))
 		noFault.ok = true
 	}
-	sum.Expectations = judge(r.sc.Expect, sum, r.hists.p99Of(1), noFault, slices.Clone(r.lost))
+	var pc postChecks
+	if r.upgrades != nil {
+		r.upgrades.mu.Lock()
+		pc = r.upgrades.checks
+		r.upgrades.mu.Unlock()
+	}
+	sum.Expectations = judge(r.sc.Expect, sum, r.hists.p99Of(1), noFault, slices.Clone(r.lost), pc)
 	passed := true
 	for _, e := range sum.Expectations {
 		passed = passed && e.Passed
@@ -271,7 +278,7 @@ const notMeasured = "not measured"
 // validity, always) against what was measured. Pure: everything it needs
 // is passed in. A figure that could not be measured fails its expectation
 // and says so; it is never taken as zero.
-func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault measured, lostIDs []string) []rundir.Expectation {
+func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault measured, lostIDs []string, pc postChecks) []rundir.Expectation {
 	var out []rundir.Expectation
 	add := func(name, want, got string, ok bool) {
 		out = append(out, rundir.Expectation{Name: name, Want: want, Got: got, Passed: ok})
@@ -426,6 +433,7 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 		}
 	}
 	judgeBackups(x, sum, add)
+	judgeUpgrade(x, sum, pc, add)
 	// The generator judges itself in every run: a run whose clock slipped
 	// says nothing about Vault.
 	late, lag := scenarios.DefaultGeneratorLateSends, scenarios.DefaultGeneratorMaxLag
@@ -497,6 +505,82 @@ func judgeBackups(x scenarios.Expect, sum *rundir.Summary, add func(name, want, 
 			add("snapshot_p99", want, notMeasured+" (no request was sent while a snapshot was taken)", false)
 		default:
 			add("snapshot_p99", want, fmt.Sprintf("%s (outside snapshots %s)", fmtMs(c.DuringP99Ms), fmtMs(c.OutsideP99Ms)), c.DuringP99Ms <= ms(*x.SnapshotP99))
+		}
+	}
+}
+
+// judgeUpgrade checks what the upgrade checks found. A check that could
+// not run fails with why.
+func judgeUpgrade(x scenarios.Expect, sum *rundir.Summary, pc postChecks, add func(name, want, got string, ok bool)) {
+	if v := x.VersionsAfter; v != nil {
+		f := sum.Final
+		switch {
+		case f == nil || f.Error != "":
+			got := notMeasured + " (no final check)"
+			if f != nil {
+				got = notMeasured + ": " + f.Error
+			}
+			add("versions_after", *v, got, false)
+		default:
+			var off []string
+			for _, n := range f.Nodes {
+				if n.Version != *v {
+					ver := n.Version
+					if ver == "" {
+						ver = n.State
+					}
+					off = append(off, n.Name+" "+ver)
+				}
+			}
+			got := fmt.Sprintf("every node (%d) on %s", len(f.Nodes), *v)
+			if len(off) > 0 {
+				got = "not on " + *v + ": " + strings.Join(off, ", ")
+			}
+			add("versions_after", *v, got, len(off) == 0 && len(f.Nodes) > 0)
+		}
+	}
+	if d := x.StepDownWithin; d != nil {
+		switch {
+		case !pc.ran:
+			add("step_down_within", "<= "+d.String(), notMeasured+" (the checks after the upgrade did not run)", false)
+		case pc.stepDownMs == nil:
+			add("step_down_within", "<= "+d.String(), notMeasured+": "+pc.stepDownErr, false)
+		default:
+			add("step_down_within", "<= "+d.String(), fmtMs(*pc.stepDownMs), *pc.stepDownMs <= ms(*d))
+		}
+	}
+	if b := x.ReadsThroughStandbys; b != nil && *b {
+		switch {
+		case !pc.ran:
+			add("reads_through_standbys", "true", notMeasured+" (the checks after the upgrade did not run)", false)
+		case len(pc.standbyReads) == 0:
+			add("reads_through_standbys", "true", notMeasured+" (no standby to read through)", false)
+		default:
+			var bad []string
+			var nodes []string
+			for n, why := range pc.standbyReads {
+				nodes = append(nodes, n)
+				if why != "" {
+					bad = append(bad, n+": "+why)
+				}
+			}
+			slices.Sort(nodes)
+			slices.Sort(bad)
+			got := "read through " + strings.Join(nodes, ", ")
+			if len(bad) > 0 {
+				got = strings.Join(bad, "; ")
+			}
+			add("reads_through_standbys", "true", got, len(bad) == 0)
+		}
+	}
+	if b := x.SealRestart; b != nil && *b {
+		switch {
+		case !pc.ran:
+			add("seal_restart", "true", notMeasured+" (the checks after the upgrade did not run)", false)
+		case pc.sealRestartMs == nil:
+			add("seal_restart", "true", pc.sealErr, false)
+		default:
+			add("seal_restart", "true", "a restarted standby unsealed itself in "+fmtMs(*pc.sealRestartMs), true)
 		}
 	}
 }

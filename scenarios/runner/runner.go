@@ -88,11 +88,12 @@ type run struct {
 
 	rng *rand.Rand
 
-	faults  []*faultRun
-	lost    []string // node IDs lost for good (guarded by opMu)
-	backups *backups // the snapshot agent and restores; nil without a snapshots block
-	frMu    sync.Mutex
-	acted   int // faults whose action (and lift) is over, or failed; guarded by frMu
+	faults   []*faultRun
+	lost     []string  // node IDs lost for good (guarded by opMu)
+	backups  *backups  // the snapshot agent and restores; nil without a snapshots block
+	upgrades *upgrades // the upgrade faults' steps and checks; nil without one
+	frMu     sync.Mutex
+	acted    int // faults whose action (and lift) is over, or failed; guarded by frMu
 }
 
 // faultRun is one fault as it happened. Its fields are written by the
@@ -146,7 +147,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		r.event(rundir.Event{Kind: rundir.EvNote, Msg: n})
 	}
 
-	faults, err := buildFaults(sc, r.restoreFault)
+	faults, err := r.buildFaults()
 	if err != nil {
 		return nil, err
 	}
@@ -309,6 +310,9 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 	if loadErr != nil && ctx.Err() == nil {
 		return nil, fmt.Errorf("load: %w", loadErr)
 	}
+	if ctx.Err() == nil {
+		r.postUpgradeChecks(ctx)
+	}
 
 	// The end state, checked once and explicitly: what every end-of-run
 	// expectation reads.
@@ -470,6 +474,12 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 			fr.leaderHit = true
 		}
 	}
+	if spec.Kind == scenarios.KindUpgrade {
+		if r.upgrades.marker == "" && r.upgrades.markErr == "" {
+			r.writeMarker(ctx)
+		}
+		r.noteVersions(spec.Index)
+	}
 	r.setTime(&fr.started, time.Now())
 	r.setPhase(1, fr.started)
 	var lift chaos.Lift
@@ -619,7 +629,7 @@ func (r *run) targets(f scenarios.Fault) ([]*cluster.Node, error) {
 	switch f.Kind {
 	case scenarios.KindRecoverQuorum, scenarios.KindRestore:
 		return nil, nil
-	case scenarios.KindTotalLoss:
+	case scenarios.KindTotalLoss, scenarios.KindUpgrade:
 		return slices.Clone(nodes), nil
 	case scenarios.KindRollingRestart:
 		var followers, lead []*cluster.Node

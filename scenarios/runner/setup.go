@@ -12,9 +12,11 @@ import (
 	"github.com/vaultstorm/vaultstorm/scenarios"
 )
 
-// buildFaults turns the scenario's fault blocks into chaos faults;
-// restore makes a restore fault (it needs the run's snapshot store).
-func buildFaults(sc *scenarios.Scenario, restore func(scenarios.Fault) chaos.Fault) ([]chaos.Fault, error) {
+// buildFaults turns the scenario's fault blocks into chaos faults.
+// Restore and upgrade faults report back to the run (the snapshot store,
+// the steps of the roll).
+func (r *run) buildFaults() ([]chaos.Fault, error) {
+	sc := r.sc
 	var out []chaos.Fault
 	for _, f := range sc.Faults {
 		var cf chaos.Fault
@@ -36,7 +38,12 @@ func buildFaults(sc *scenarios.Scenario, restore func(scenarios.Fault) chaos.Fau
 		case scenarios.KindTotalLoss:
 			cf = chaos.TotalLoss{}
 		case scenarios.KindRestore:
-			cf = restore(f)
+			cf = r.restoreFault(f)
+		case scenarios.KindUpgrade:
+			var err error
+			if cf, err = r.upgradeFault(f); err != nil {
+				return nil, err
+			}
 		case scenarios.KindLatency:
 			cf = chaos.Latency{Delay: f.Delay, Jitter: f.Jitter, Loss: f.Loss}
 		default:
