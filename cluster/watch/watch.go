@@ -341,6 +341,17 @@ func (w *Watcher) State(name string) string {
 	return w.state[name]
 }
 
+// Versions returns the version each node last reported (sys/health).
+func (w *Watcher) Versions() map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]string, len(w.version))
+	for k, v := range w.version {
+		out[k] = v
+	}
+	return out
+}
+
 // Leaders returns every change of the active set so far.
 func (w *Watcher) Leaders() []LeaderObs {
 	w.mu.Lock()
