@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 
 	"github.com/vaultstorm/vaultstorm/cluster/watch"
+	"github.com/vaultstorm/vaultstorm/internal/tlsconf"
 )
 
 // node is one Vault API endpoint.
@@ -72,22 +71,14 @@ type client struct {
 // newTLSConfig verifies servers against caFile (or the system roots when no
 // CA file is given). Verification is never turned off.
 func newTLSConfig(caFile string) (*tls.Config, error) {
+	cfg, err := tlsconf.Client(caFile)
+	if err != nil {
+		return nil, err
+	}
 	// The session cache lets a reconnect resume instead of verifying the
 	// chain and doing a full key exchange again: after a stall or a
 	// leader change many connections are reopened at once.
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ClientSessionCache: tls.NewLRUClientSessionCache(256)}
-	if caFile == "" {
-		return cfg, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read CA certificate: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", caFile)
-	}
-	cfg.RootCAs = pool
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(256)
 	return cfg, nil
 }
 

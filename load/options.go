@@ -90,6 +90,9 @@ type Result struct {
 // Latency is measured from the intended send time.
 func (r Result) Latency() time.Duration { return r.End.Sub(r.Intended) }
 
+// defaultTimeout is how long one request may take before it is a timeout.
+const defaultTimeout = 10 * time.Second
+
 const (
 	maxKeys      = 10_000_000
 	maxValueSize = 1 << 20
@@ -122,7 +125,7 @@ func (o Options) withDefaults(start time.Time) Options {
 		o.HistoryKeys = DefaultHistoryKeys
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 10 * time.Second
+		o.Timeout = defaultTimeout
 	}
 	if o.LateThreshold == 0 {
 		o.LateThreshold = 2 * time.Millisecond

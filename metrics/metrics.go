@@ -11,8 +11,6 @@ package metrics
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +29,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/internal/tlsconf"
 )
 
 // Suffix is the file name suffix of a node's metric lines inside
@@ -230,17 +229,9 @@ func metricsURL(addr string) string {
 }
 
 func tlsClient(caFile string) (*http.Client, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("metrics: CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("metrics: CA file %s: no PEM certificates", caFile)
-		}
-		cfg.RootCAs = pool
+	cfg, err := tlsconf.Client(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	return &http.Client{Transport: &http.Transport{
 		TLSClientConfig:     cfg,

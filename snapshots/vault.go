@@ -2,8 +2,6 @@ package snapshots
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/vaultstorm/vaultstorm/internal/tlsconf"
 )
 
 // NewClient returns a vault/api client for addr that verifies the server's
@@ -21,17 +21,9 @@ import (
 // caFile is empty), with token. It never turns verification off. It has
 // no overall request timeout: bound calls with their context.
 func NewClient(addr, caFile, token string) (*api.Client, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		b, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("CA file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate in it", caFile)
-		}
-		tc.RootCAs = pool
+	tc, err := tlsconf.Client(caFile)
+	if err != nil {
+		return nil, err
 	}
 	tr := &http.Transport{
 		Proxy:               http.ProxyFromEnvironment,

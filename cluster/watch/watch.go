@@ -16,12 +16,10 @@ package watch
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -30,6 +28,7 @@ import (
 	"time"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/internal/tlsconf"
 )
 
 // Node is one node the watcher probes.
@@ -123,17 +122,9 @@ func New(nodes []Node, o Options) (*Watcher, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = 400 * time.Millisecond
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.CACert != "" {
-		pem, err := os.ReadFile(o.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("watch: CA certificate: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("watch: CA certificate %s: no PEM certificate in it", o.CACert)
-		}
-		cfg.RootCAs = pool
+	cfg, err := tlsconf.Client(o.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("watch: %w", err)
 	}
 	tr := &http.Transport{
 		TLSClientConfig:     cfg,
