@@ -35,6 +35,13 @@ func (processProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	bin := c.NodeBin(n)
 	fmt.Fprintf(logf, "==> vaultstorm: starting %s generation %d (%s) at %s\n", n.Name, n.Generation, bin, time.Now().UTC().Format(time.RFC3339Nano))
 	cmd := exec.Command(bin, "server", "-config", c.ConfigFile(n.Name))
+	if nice := c.State.Spec.NodeNice; nice > 0 && n.Role == RoleVoter {
+		// Started through nice(1), which execs Vault in the same process:
+		// every thread the server makes inherits the lower priority.
+		if path, err := exec.LookPath("nice"); err == nil {
+			cmd = exec.Command(path, "-n", strconv.Itoa(nice), bin, "server", "-config", c.ConfigFile(n.Name))
+		}
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// No VAULT_* variables leak in from the harness's environment.
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=" + c.NodeDir(n.Name)}

@@ -5,7 +5,7 @@
 // the harness asks the cluster each question once.
 //
 // The observer is part of the experiment: every request it sends takes CPU
-// from the nodes it measures. So it probes coarsely (every 2 s per node)
+// from the nodes it measures. So it probes coarsely (every 3 s per node)
 // except where and when a fault acts: from just before a fault until the
 // cluster is whole again, the fault's nodes and the leader (all nodes while
 // no leader is known outside the fault) are probed every 50 ms. Every
@@ -56,7 +56,7 @@ type Options struct {
 	// count); 0 means the number of nodes given.
 	Intended int
 	Fine     time.Duration // probe interval in focus; default 50 ms
-	Coarse   time.Duration // probe interval elsewhere; default 2 s
+	Coarse   time.Duration // probe interval elsewhere; default 3 s
 	Timeout  time.Duration // per request; default 400 ms
 	// Event receives node state, leader and health changes; nil drops them.
 	Event func(rundir.Event)
@@ -117,7 +117,7 @@ func New(nodes []Node, o Options) (*Watcher, error) {
 		o.Fine = 50 * time.Millisecond
 	}
 	if o.Coarse <= 0 {
-		o.Coarse = 2 * time.Second
+		o.Coarse = 3 * time.Second
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 400 * time.Millisecond

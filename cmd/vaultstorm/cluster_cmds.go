@@ -106,6 +106,7 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f.DurationVar(&spec.AutopilotReconcile, "autopilot-reconcile-interval", spec.AutopilotReconcile, "how often autopilot promotes and removes servers (Vault's default is 10s)")
 	f.DurationVar(&spec.AutopilotUpdate, "autopilot-update-interval", spec.AutopilotUpdate, "how often autopilot refreshes its view of the servers (Vault's default is 2s)")
 	f.IntVar(&spec.Subnet, "subnet", spec.Subnet, "third octet of the loopback addresses: nodes listen on 127.0.SUBNET.11…")
+	f.IntVar(&spec.NodeNice, "node-nice", spec.NodeNice, "scheduling niceness of the Vault nodes (0-19): above 0 they yield the CPU to the load generator and the watcher on this machine, as nodes on their own hosts would (0: same priority)")
 	f.StringVar(&spec.PKIDir, "pki-dir", "", "folder with ca-config.json, ca-csr.json, intermediate-ca-csr.json, vault-csr.json (default: the seed's, built in)")
 }
 

@@ -35,7 +35,7 @@ func runCmd() *cobra.Command {
 scenario's KV load, injects its faults on their schedule, probes every node
 through one watcher (every 50 ms on the nodes a fault touches and on the
 leader from just before the fault until the cluster is whole again, every
-2 s otherwise) to time leader elections, unavailability and healing, reads
+3 s otherwise) to time leader elections, unavailability and healing, reads
 back every acknowledged write, checks the sampled keys' histories for
 linearizability, judges the scenario's expectations, writes the run
 directory and its reports, and tears the cluster down (also on Ctrl-C).

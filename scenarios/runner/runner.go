@@ -62,7 +62,7 @@ var phaseNames = []string{"before", "during", "recovery", "after"}
 // every quietScrape otherwise.
 const (
 	focusLead   = time.Second
-	quietScrape = 5 * time.Second
+	quietScrape = 10 * time.Second
 	// linearizeTimeout bounds the porcupine check: an undecided check is
 	// reported as such, never as a pass.
 	linearizeTimeout = 2 * time.Minute
