@@ -52,6 +52,10 @@ var (
 	colText   = rgb(0x33, 0x33, 0x33)
 	colA      = rgb(0x1f, 0x77, 0xb4)
 	colB      = rgb(0xe0, 0x6c, 0x00)
+	// Snapshot ticks: colours no other mark of a chart uses, so a tick
+	// is one stroke of its colour in the SVG.
+	colSnap     = rgb(0x6a, 0x3d, 0x9a)
+	colSnapFail = rgb(0xe7, 0x29, 0x8a)
 
 	nodePalette = []color.Color{
 		rgb(0x1f, 0x77, 0xb4), rgb(0xe0, 0x6c, 0x00), rgb(0x2c, 0xa0, 0x2c), rgb(0xd6, 0x27, 0x28),
@@ -67,8 +71,12 @@ var (
 		"sealed":   rgb(0xf2, 0xa9, 0x00),
 		"down":     rgb(0xd6, 0x27, 0x28),
 		"replaced": rgb(0x9e, 0x9e, 0x9e),
+		// A new node before its cluster is initialised (a restore's), and
+		// a node the cluster no longer has (dropped after a total loss).
+		"uninitialized": rgb(0xb3, 0xcd, 0xe3),
+		"removed":       rgb(0xd9, 0xd9, 0xd9),
 	}
-	stateOrder = []string{"leader", "follower", "sealed", "down", "replaced"}
+	stateOrder = []string{"leader", "follower", "sealed", "uninitialized", "down", "replaced", "removed"}
 )
 
 func rgb(r, g, b uint8) color.Color { return color.NRGBA{r, g, b, 0xff} }
@@ -398,6 +406,37 @@ func faultBands(faults []Fault, start, end time.Time, labels bool) bandPlotter {
 
 func secs(t, start time.Time) float64 { return t.Sub(start).Seconds() }
 
+// snapshotTicks marks each snapshot on the time axis: a short purple tick
+// up from the axis at its request start, a magenta × for an attempt that
+// failed. Each mark is one path, so the SVG has one stroke per snapshot.
+type snapshotTicks struct {
+	marks []SnapshotMark
+	start time.Time
+}
+
+func (s snapshotTicks) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, _ := p.Transforms(&c)
+	for _, m := range s.marks {
+		x := secs(m.T, s.start)
+		if x < p.X.Min || x > p.X.Max {
+			continue
+		}
+		px, y := trX(x), c.Min.Y
+		if m.Failed() {
+			const d = 3.5
+			c.SetLineStyle(draw.LineStyle{Color: colSnapFail, Width: 1.4})
+			var path vg.Path
+			path.Move(vg.Point{X: px - d, Y: y + 1})
+			path.Line(vg.Point{X: px + d, Y: y + 1 + 2*d})
+			path.Move(vg.Point{X: px - d, Y: y + 1 + 2*d})
+			path.Line(vg.Point{X: px + d, Y: y + 1})
+			c.Stroke(path)
+			continue
+		}
+		c.StrokeLine2(draw.LineStyle{Color: colSnap, Width: 1.6}, px, y, px, y+9)
+	}
+}
+
 // timeChart is a chart on the run's time axis; all of a report's time
 // charts are drawn with the same plot area so their x axes line up.
 type timeChart struct {
@@ -532,6 +571,9 @@ func latencyChart(r *Run, op string) timeChart {
 	addSeries(p, series{name: "max", color: colMax, width: 0.8, xs: dx, ys: mxd}, true)
 	addSeries(p, series{name: "p99", color: colP99, width: 1.4, xs: dx, ys: p99d}, true)
 	addSeries(p, series{name: "p50", color: colP50, width: 1.4, xs: dx, ys: p50d}, true)
+	if len(r.Snapshots) > 0 {
+		p.Add(snapshotTicks{r.Snapshots, r.Start})
+	}
 	return timeChart{p, 210}
 }
 
@@ -547,6 +589,9 @@ func throughputChart(r *Run) timeChart {
 		_, badd, _ := downsample(xs, bad, true)
 		addSeries(p, series{name: op + " ok", color: opColor(op), width: 1.3, xs: dx, ys: okd}, false)
 		addSeries(p, series{name: op + " errors", color: opColor(op), width: 1.3, dash: []vg.Length{3, 2}, xs: dx, ys: badd}, false)
+	}
+	if len(r.Snapshots) > 0 {
+		p.Add(snapshotTicks{r.Snapshots, r.Start})
 	}
 	return timeChart{p, 190}
 }

@@ -101,7 +101,8 @@ func linearizableText(r *Run) (text string, bad bool, link string) {
 	case !r.HasSummary:
 		return "linearizable: not checked (no summary.json: the run ended before its checks)", false, link
 	case s.Linearizable == nil:
-		why := detail("")
+		// The runner's own reason often starts "not checked: " already.
+		why := strings.TrimPrefix(detail(""), "not checked: ")
 		if why == "" {
 			why = "the run recorded no check"
 		}
@@ -229,6 +230,12 @@ type recoveryCells struct {
 	Healed     string // the time, "degraded (4/5 voters)" or "never healed"
 	Unhealed   bool
 	NoLeader   bool // the fault hit the leader and no other node led after it
+	// Nodes the fault hit; for a restore, the new cluster it built.
+	Nodes string
+	// RTO: for the restore the summary measured, the first successful
+	// write and read after the total loss; "—" for every other fault.
+	RTO   string
+	NoRTO bool // never served again
 }
 
 func recoveryOf(r *Run, f Fault) recoveryCells {
@@ -241,6 +248,27 @@ func recoveryOf(r *Run, f Fault) recoveryCells {
 		c.Leader = "— (leader not hit)"
 		if f.LeaderHit {
 			c.Leader, c.NoLeader = "never", true
+		}
+	}
+	c.Nodes, c.RTO = strings.Join(f.Nodes, ", "), "—"
+	if rs := r.Restore; f.Kind == "restore" && rs != nil && f.Index == lastRestore(r) {
+		if fr.LeaderElectedMs == nil {
+			c.Leader, c.NoLeader = "—", false // it hits no node: there was no leader to lose
+		}
+		never := "never"
+		if r.RestoreDerived {
+			never = "not known"
+		}
+		w, rd := fmtMsPtr(rs.FirstWriteMs), fmtMsPtr(rs.FirstReadMs)
+		if rs.FirstWriteMs == nil {
+			w = never
+		}
+		if rs.FirstReadMs == nil {
+			rd = never
+		}
+		c.RTO, c.NoRTO = "write "+w+" / read "+rd, rs.FirstWriteMs == nil || rs.FirstReadMs == nil
+		if nodes := r.newNodesAfter(rs.LossAt); c.Nodes == "" && len(nodes) > 0 {
+			c.Nodes = "new: " + strings.Join(nodes, ", ")
 		}
 	}
 	switch {
@@ -256,6 +284,22 @@ func recoveryOf(r *Run, f Fault) recoveryCells {
 
 // Text is the recovery of one fault as lines (JUnit system-out).
 func (c recoveryCells) Text() string {
-	return fmt.Sprintf("leader elected after: %s\nwrites: error window %s, stall window %s\nreads: error window %s, stall window %s\nhealed: %s\n",
+	t := fmt.Sprintf("leader elected after: %s\nwrites: error window %s, stall window %s\nreads: error window %s, stall window %s\nhealed: %s\n",
 		c.Leader, c.WriteErr, c.WriteStall, c.ReadErr, c.ReadStall, c.Healed)
+	if c.RTO != "—" && c.RTO != "" {
+		t += "RTO from the total loss: " + c.RTO + "\n"
+	}
+	return t
+}
+
+// lastRestore is the index of the run's last restore fault: the one
+// summary.json's restore measured (0: none).
+func lastRestore(r *Run) int {
+	idx := 0
+	for _, f := range r.Faults {
+		if f.Kind == "restore" {
+			idx = max(idx, f.Index)
+		}
+	}
+	return idx
 }

@@ -20,8 +20,13 @@ type CompareOptions struct {
 	// Thresholds overrides MaxRegression per row. Keys, most specific
 	// first: a row key or a glob of row keys ("write/during*/p99"), a stat
 	// (throughput, p50, p99, p99.9, max, leader_elected, write_unavailable,
-	// read_unavailable, write_errors, read_errors, healed) or a group
-	// (latency, recovery). A negative value switches the check off.
+	// read_unavailable, write_errors, read_errors, healed, rto_write,
+	// rto_read, rpo_writes, rpo_seconds, snapshot_p99) or a group
+	// (latency, recovery, rpo). A negative value switches the check off.
+	// The restore's RTO rows are recovery rows (its floor applies), the
+	// snapshot p99 rows latency rows; the RPO rows have no floor: the
+	// loss comes at a fixed time after a snapshot, so a few more writes
+	// gone is a real difference.
 	// write_unavailable and read_unavailable are the stall windows (failed
 	// or slower than unavailable_after), write_errors and read_errors the
 	// error windows (failed only). The harness rows (its own requests per
@@ -138,7 +143,7 @@ func Compare(a, b []*Run, o CompareOptions) (*Comparison, error) {
 	// then each phase.
 	rank := func(g string) int {
 		switch g {
-		case "recovery":
+		case "recovery", "rpo":
 			return 0
 		case "harness":
 			return 1
@@ -281,9 +286,39 @@ func collect(r *Run, emit func(key, group, stat, unit string, higher bool, v flo
 		}
 		emit(base+"healed", "recovery", "healed", "ms", false, healed, nil)
 	}
+	collectBackups(r, emit)
 	if r.HasSummary && (r.Summary.HarnessRequests > 0 || r.Summary.HarnessRequestsPerS > 0) {
 		emit("harness/requests_per_s", "harness", "harness_rate", "req/s", false, r.Summary.HarnessRequestsPerS, nil)
 		emit("harness/quiet_requests_per_s", "harness", "harness_quiet_rate", "req/s", false, r.Summary.HarnessQuietPerS, nil)
+	}
+}
+
+// collectBackups emits the restore's RTO and RPO and the snapshots' cost
+// on latency, where the run measured them. A restore that failed has an
+// RTO of never and no RPO; a restore derived from a run cut short has
+// neither.
+func collectBackups(r *Run, emit func(key, group, stat, unit string, higher bool, v float64, sample []float64)) {
+	if rs := r.Restore; rs != nil && !r.RestoreDerived {
+		never := func(p *float64) float64 {
+			if p == nil {
+				return math.Inf(1)
+			}
+			return *p
+		}
+		emit("restore/rto_write", "recovery", "rto_write", "ms", false, never(rs.FirstWriteMs), nil)
+		emit("restore/rto_read", "recovery", "rto_read", "ms", false, never(rs.FirstReadMs), nil)
+		if rs.Error == "" && r.Summary.Verified {
+			emit("restore/rpo_writes", "rpo", "rpo_writes", "writes", false, float64(rs.RPOWrites), nil)
+			emit("restore/rpo_seconds", "rpo", "rpo_seconds", "s", false, rs.RPOSeconds, nil)
+		}
+	}
+	if c := r.Summary.SnapshotP99; c != nil {
+		if c.DuringCount > 0 {
+			emit("snapshots/during/p99", "latency", "snapshot_p99", "ms", false, c.DuringP99Ms, nil)
+		}
+		if c.OutsideCount > 0 {
+			emit("snapshots/outside/p99", "latency", "snapshot_p99", "ms", false, c.OutsideP99Ms, nil)
+		}
 	}
 }
 
@@ -502,8 +537,13 @@ func (row Row) fmtVal(v float64) string {
 	if math.IsInf(v, 1) {
 		return "never"
 	}
-	if row.Unit == "ms" {
+	switch row.Unit {
+	case "ms":
 		return fmtMs(v)
+	case "s":
+		return fmtMs(v * 1000)
+	case "writes":
+		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.1f", v)
 }

@@ -38,11 +38,14 @@ func testRuns() map[string]synth.Options {
 	partial.Faults[0].At = 30 * time.Second
 	partial.CutAt = 41 // SIGKILLed 11 s after the fault, before it healed
 	quorum := synth.QuorumLoss("", 4, 60)
+	dr := synth.TotalLossRestore("", 5)
+	dr.NoLedger = true
 	return map[string]synth.Options{
 		"spot-reclaim-a":         a,
 		"spot-reclaim-b":         b,
 		"leader-kill-partial":    partial,
 		"quorum-loss-unverified": quorum,
+		"total-loss-restore":     dr,
 	}
 }
 
@@ -102,11 +105,13 @@ func TestTestdataUpToDate(t *testing.T) {
 }
 
 // runnerKinds are the event kinds the runner writes (scenarios/runner and
-// its watcher), and which carry a fault index.
+// its watcher), and which carry a fault index. Notes may or may not: a
+// restore's phases and a failed fault action carry theirs, the snapshot
+// agent's failures and the run's own notes none.
 var runnerKinds = map[string]bool{ // kind -> carries a fault index
-	rundir.EvRunStart: false, rundir.EvNote: false, rundir.EvPhase: false,
+	rundir.EvRunStart: false, rundir.EvPhase: false,
 	rundir.EvFaultNotice: true, rundir.EvFaultStart: true, rundir.EvFaultEnd: true,
-	rundir.EvLeader: false, rundir.EvNodeState: false,
+	rundir.EvLeader: false, rundir.EvNodeState: false, rundir.EvSnapshot: false,
 	rundir.EvWriteOK: true, rundir.EvHealed: true, rundir.EvRunEnd: false,
 }
 
@@ -134,6 +139,9 @@ func TestTestdataFollowsRunner(t *testing.T) {
 		var phases []string
 		for i, e := range evs {
 			withFault, ok := runnerKinds[e.Kind]
+			if e.Kind == rundir.EvNote {
+				withFault, ok = e.Fault != 0, true
+			}
 			switch {
 			case !ok:
 				t.Errorf("%s: event %d: kind %q is not one the runner writes", name, i+1, e.Kind)

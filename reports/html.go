@@ -33,6 +33,7 @@ var funcs = template.FuncMap{
 	"css":   func() template.CSS { return template.CSS(styleCSS) }, //nolint:gosec // our own file
 	"join":  strings.Join,
 	"lower": strings.ToLower,
+	"sub":   func(a, b int64) int64 { return a - b },
 }
 
 var tmpl = template.Must(template.New("report").Funcs(funcs).Parse(reportTmpl))
@@ -86,6 +87,11 @@ type page struct {
 	Final            finalView
 	UnavailableAfter string
 	NotLinearizable  bool
+
+	DR           *drView
+	SnapshotCost string
+	SnapshotWarn bool
+	HasRTO       bool // a restore row in the recovery table
 }
 
 type recoveryRow struct {
@@ -204,6 +210,9 @@ func buildPage(r *Run) (*page, error) {
 		pg.Recovery = append(pg.Recovery, row)
 	}
 	pg.UnavailableAfter = fmtMs(r.unavailableAfterMs())
+	pg.DR = drOf(r)
+	pg.SnapshotCost, pg.SnapshotWarn = snapshotCostText(r)
+	pg.HasRTO = lastRestore(r) > 0 && r.Restore != nil
 	pg.Checks = checkLines(r)
 	pg.Final = finalOf(r)
 	pg.NotLinearizable = r.Summary.Linearizable != nil && !*r.Summary.Linearizable
@@ -349,5 +358,9 @@ func checkLines(r *Run) []checkLine {
 	gen := checkLine{ID: "check-generator", Text: generatorText(r), Bad: len(r.Summary.Invalid) > 0}
 	ht, hwarn := harnessText(r)
 	har := checkLine{ID: "check-harness", Text: ht, Warn: hwarn, Detail: harnessByKind(r)}
-	return []checkLine{led, lin, gen, har}
+	out := []checkLine{led, lin, gen, har}
+	if st, warn := snapshotCostText(r); st != "" {
+		out = append(out, checkLine{ID: "check-snapshots", Text: st, Warn: warn})
+	}
+	return out
 }

@@ -124,6 +124,9 @@ func JUnit(r *Run) ([]byte, error) {
 		c := junitCase{Name: fmt.Sprintf("fault %s recovers", f.Label()), Classname: cls + ".recovery", Time: "0"}
 		out := fmt.Sprintf("injected at %s (+%s)\n%s%s\n",
 			f.Start.UTC().Format(time.RFC3339Nano), clock(secs(f.Start, r.Start)), rc.Text(), harness)
+		if dr := drOf(r); dr != nil && f.Kind == "restore" && f.Index == lastRestore(r) {
+			out += dr.Text()
+		}
 		c.SystemOut = &junitText{out}
 		threshold := "healed before the run ended"
 		if healedWant != "" {
@@ -198,7 +201,14 @@ func JUnit(r *Run) ([]byte, error) {
 	}
 	lt, _, _ := linearizableText(r)
 	ledt, _ := ledgerText(r)
-	s.SystemOut = &junitText{fmt.Sprintf("verdict: %s\n%s\n%s\n%s\n%s\n%s\n", r.Verdict().Text, ledt, lt, generatorText(r), harness, finalOf(r).Text())}
+	out := fmt.Sprintf("verdict: %s\n%s\n%s\n%s\n%s\n%s\n", r.Verdict().Text, ledt, lt, generatorText(r), harness, finalOf(r).Text())
+	if st, _ := snapshotCostText(r); st != "" {
+		out += st + "\n"
+	}
+	if dr := drOf(r); dr != nil {
+		out += dr.Text()
+	}
+	s.SystemOut = &junitText{out}
 
 	for _, c := range s.Cases {
 		s.Tests++

@@ -60,7 +60,13 @@ type Run struct {
 
 	Start, End time.Time // the time axis of every chart
 	Ledger     LedgerVerdict
-	Notes      []string // things a reader should know (missing files, torn lines)
+	// Snapshots the run's agent took or tried to, in time order.
+	Snapshots []SnapshotMark
+	// Restore is summary.json's restore or, for a run cut short, what
+	// its events tell of one (RestoreDerived: no RPO, no RTO).
+	Restore        *rundir.RestoreResult
+	RestoreDerived bool
+	Notes          []string // things a reader should know (missing files, torn lines)
 }
 
 // Fault is one fault with the times that bound it on a chart.
@@ -237,6 +243,8 @@ func Load(dir string) (*Run, error) {
 	if !r.HasSummary {
 		r.deriveSummary(phases, ph)
 	}
+	r.collectSnapshots()
+	r.collectRestore()
 	if err := r.ledgerVerdict(); err != nil {
 		return nil, err
 	}

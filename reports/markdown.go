@@ -45,7 +45,13 @@ func Markdown(r *Run) string {
 	}
 	if len(r.Faults) > 0 {
 		fmt.Fprintf(&b, "### Recovery\n\nErrors: longest run of failed requests; stall: failed or slower than %s (unavailable_after).\n\n", fmtMs(r.unavailableAfterMs()))
-		b.WriteString("| # | fault | nodes | injected at | leader elected | write errors | write stall | read errors | read stall | healed |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		hasRTO := lastRestore(r) > 0 && r.Restore != nil
+		b.WriteString("| # | fault | nodes | injected at | leader elected | write errors | write stall | read errors | read stall | healed |")
+		if hasRTO {
+			b.WriteString(" RTO (from the loss) |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+		} else {
+			b.WriteString("\n|---|---|---|---|---|---|---|---|---|---|\n")
+		}
 		for _, f := range r.Faults {
 			c := recoveryOf(r, f)
 			healed := c.Healed
@@ -56,10 +62,21 @@ func Markdown(r *Run) string {
 			if c.NoLeader {
 				leader = "**" + leader + "**"
 			}
-			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", f.Index, mdCell(f.Kind), mdCell(strings.Join(f.Nodes, ", ")),
+			fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |", f.Index, mdCell(f.Kind), mdCell(c.Nodes),
 				clock(secs(f.Start, r.Start)), mdCell(leader), c.WriteErr, c.WriteStall, c.ReadErr, c.ReadStall, mdCell(healed))
+			if hasRTO {
+				rto := c.RTO
+				if c.NoRTO {
+					rto = "**" + rto + "**"
+				}
+				fmt.Fprintf(&b, " %s |", mdCell(rto))
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
+	}
+	if dr := drOf(r); dr != nil {
+		b.WriteString(drMarkdown(dr))
 	}
 	b.WriteString("### Latency\n\n| phase | op | requests | errors | req/s | p50 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, op := range sortedOps(r.Summary.Ops) {
@@ -105,12 +122,57 @@ func Markdown(r *Run) string {
 	}
 	fmt.Fprintf(&b, "- %s\n", gen)
 	fmt.Fprintf(&b, "- %s\n", mdText(harnessFull(r)))
+	if st, warn := snapshotCostText(r); st != "" {
+		if warn {
+			st = "**" + st + "**"
+		}
+		fmt.Fprintf(&b, "- %s\n", mdText(st))
+	}
 	fv := finalOf(r)
 	ft := mdText(fv.Text())
 	if fv.Error != "" || fv.VotersShort || fv.AutopilotBad {
 		ft = "**" + ft + "**"
 	}
 	fmt.Fprintf(&b, "- %s\n", ft)
+	return b.String()
+}
+
+// drMarkdown is the DR section of summary.md.
+func drMarkdown(v *drView) string {
+	var b strings.Builder
+	b.WriteString("### Disaster recovery\n\n")
+	if v.Error != "" {
+		fmt.Fprintf(&b, "> **RESTORE FAILED: %s**\n\n", mdText(v.Error))
+	}
+	if v.Derived {
+		b.WriteString("> Derived from the events of a run cut short: the RTO and the RPO were never measured.\n\n")
+	}
+	fmt.Fprintf(&b, "Total loss at %s; restored from %s.", v.LossAt, mdText(v.SnapText()))
+	if v.NewNodes != "" {
+		fmt.Fprintf(&b, " Restored cluster: %s.", v.NewNodes)
+	}
+	b.WriteString("\n\n| phase | after the loss | took |\n|---|---|---|\n")
+	for _, p := range v.Phases {
+		at := p.At
+		if p.Missing {
+			at = "**" + at + "**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", mdCell(p.Label), mdCell(at), p.Took)
+	}
+	b.WriteString("\n")
+	if v.RPOKnown {
+		before := v.beforePresentPlain()
+		if v.BeforeLost > 0 {
+			before = "**" + before + "**"
+		}
+		fmt.Fprintf(&b, "| acknowledged | writes | present | gone |\n|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| before the snapshot (must all survive) | %d | %s | %d |\n", v.Before, before, v.BeforeLost)
+		fmt.Fprintf(&b, "| during the snapshot (either way) | %d | %d | %d |\n", v.InFlight, v.InFlightKept, v.InFlight-v.InFlightKept)
+		fmt.Fprintf(&b, "| after the snapshot, before the loss (the RPO) | %d | %d | %d |\n\n", v.After, v.AfterKept, v.After-v.AfterKept)
+		fmt.Fprintf(&b, "**rpo_writes %d, rpo_seconds %s**\n\n", v.RPOWrites, v.RPOSeconds)
+	} else {
+		fmt.Fprintf(&b, "%s.\n\n", v.RPOText())
+	}
 	return b.String()
 }
 

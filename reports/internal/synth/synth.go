@@ -26,7 +26,17 @@
 //     fault index;
 //   - write_ok and healed (fault index) only at the end, when the runner
 //     computes recovery, after everything else and with earlier times; a run
-//     cut short has none of them, and no run_end.
+//     cut short has none of them, and no run_end;
+//   - with a snapshot agent (Options.SnapshotEvery): a snapshot event per
+//     stored snapshot (T its request start, msg "NAME: N bytes, raft index
+//     I, DURATION", no fault index) and, for an attempt that failed, a note
+//     "snapshot agent: …" (summary.json's snapshots list both);
+//   - a total loss (Options.Restore): every node down, then "removed" once
+//     the fault action returned (the watcher drops the nodes the cluster no
+//     longer has); the restore's phases as notes "restore: NAME done" with
+//     the restore's fault index; the new nodes' states from their
+//     provisioning on; and the restore's fault_start only once the rebuild
+//     returned (t_fault is when the action returned).
 package synth
 
 import (
@@ -64,6 +74,25 @@ type Fault struct {
 	Replacement string        // a new node replaces the victim ("" = same node restarts)
 	Unseal      time.Duration // sealed -> follower, after Restart
 	Heal        time.Duration // t_healed; 0 = never (within the run)
+	// Action is how long the fault action ran before it returned at At
+	// (the runner's started → injected): requests fail from At-Action,
+	// and the fault's windows are measured from there. A restore's action
+	// is the whole rebuild.
+	Action time.Duration
+	// OutageClass makes every request of the outage fail fast with this
+	// class (no node to answer: conn_refused), instead of waiting for a
+	// new leader.
+	OutageClass string
+}
+
+// Restore is a total loss and the restore after it, as Options.Restore:
+// the run's faults must then be a total_loss and a restore, in that
+// order. Times are after the loss (the total loss fault's At-Action).
+type Restore struct {
+	Provision, Init, Restored, Unsealed, Healthy time.Duration // when each phase ended
+	FirstWrite, FirstRead                        time.Duration // the RTO
+	NewNodes                                     []string      // the new cluster's nodes, its first the active one
+	Snapshot                                     int           // restored: the Nth from last taken before the loss
 }
 
 // Options describes one run.
@@ -98,6 +127,13 @@ type Options struct {
 	// Linearizable is the porcupine check's outcome: "" (yes), "no", or
 	// "timeout" (null; no linearizable expectation, as in quorum-loss).
 	Linearizable string
+
+	// SnapshotEvery runs a snapshot agent beside the load: a snapshot
+	// every interval from the load's start (0 = no agent). An attempt
+	// while no node leads fails, as the agent's does.
+	SnapshotEvery time.Duration
+	// Restore makes the run a total loss and a restore from a snapshot.
+	Restore *Restore
 }
 
 // The geometry load/ records with: nanoseconds, 1 µs to 60 s, 3 digits.
@@ -139,7 +175,27 @@ type gen struct {
 	version map[string]int
 	outs    map[string][]outcome // per op, in intended-time order
 	ledger  *rundir.Appender
+
+	// The snapshot agent and the restore.
+	snaps    []snapPlan
+	restored *rundir.Snapshot
+	firstOK  map[string]time.Duration // per op: the answer of the first success sent after the loss
+	acks     []ack                    // every acknowledged write, in intended-time order
+	keysAt   []int                    // keys written by the end of each second
+	during   *hdr.Histogram
+	outside  *hdr.Histogram
 }
+
+// snapPlan is one attempt of the snapshot agent.
+type snapPlan struct {
+	at, dur time.Duration // request start (from t0) and length
+	node    string        // the active node that served it
+	err     string        // the attempt failed
+	rec     rundir.Snapshot
+}
+
+// ack is one acknowledged write: sent at t, answered at t+lat.
+type ack struct{ t, at time.Duration }
 
 // outcome is one request as the runner's unavailability windows see it.
 type outcome struct {
@@ -178,9 +234,11 @@ func (g *gen) run() error {
 	}
 	g.planEvents()
 	g.planPhases()
+	g.planSnapshots()
 	if err := g.simulate(); err != nil {
 		return err
 	}
+	g.snapshotEvents()
 	if err := g.writeEvents(); err != nil {
 		return err
 	}
@@ -380,6 +438,16 @@ func (g *gen) simulate() error {
 				t := time.Duration(s)*time.Second + time.Duration(i)*time.Second/time.Duration(n)
 				lat, class := g.request(op, t)
 				g.outs[op] = append(g.outs[op], outcome{t: t, failed: class != "", slow: lat > unavailableAfter})
+				if o.Restore != nil && class == "" {
+					g.served(op, t, lat)
+				}
+				if g.snaps != nil {
+					h := g.outside
+					if g.inSnapshot(t) {
+						h = g.during
+					}
+					h.RecordValue(max(lat.Microseconds(), 1))
+				}
 				if o.Tail > 0 && s == o.Seconds-1 && t+lat > end {
 					add(tail[op], tailH[op], lat, class)
 				} else {
@@ -393,6 +461,9 @@ func (g *gen) simulate() error {
 				case "":
 					g.acked++
 					g.version[key]++
+					if g.snaps != nil || o.Restore != nil {
+						g.acks = append(g.acks, ack{t, t + lat})
+					}
 					g.ledgerLine(t, lat, key, rundir.LedgerEntry{Version: g.version[key], Outcome: "ok"})
 				case "timeout":
 					g.unknown++
@@ -403,6 +474,7 @@ func (g *gen) simulate() error {
 		if err := emit(t0, time.Second, stats, hs, late); err != nil {
 			return err
 		}
+		g.keysAt = append(g.keysAt, len(g.version))
 	}
 	if o.Tail > 0 && o.CutAt == 0 {
 		if err := emit(g.at(end), o.Tail, tail, tailH, 0); err != nil {
@@ -423,15 +495,21 @@ func (g *gen) request(op string, t time.Duration) (time.Duration, string) {
 	if g.rng.Float64() < 0.003 {
 		ms *= 4 + 6*g.rng.Float64() // GC pauses, fsync stalls
 	}
+	if g.inSnapshot(t) {
+		ms *= 1.8 // the active node streams its whole state out
+	}
 	for _, f := range g.o.Faults {
-		if t < f.At {
+		if t < f.At-f.Action {
 			continue
 		}
-		rel := t - f.At
-		if f.Heal == 0 || rel < f.Heal {
+		rel := t - (f.At - f.Action) // from the fault action's start
+		if t >= f.At && (f.Heal == 0 || t-f.At < f.Heal) {
 			ms *= 1.6 // replication catch-up, snapshot install
 		}
 		writeLike := op == "write" || op == "delete"
+		if f.OutageClass != "" && (writeLike && rel < f.WriteOutage || !writeLike && rel < f.ReadOutage && g.rng.Float64()*100 < f.ReadFailPct) {
+			return time.Duration(ms * float64(time.Millisecond)), f.OutageClass
+		}
 		if writeLike && (rel < f.WriteOutage || f.WriteOutage < 0) {
 			// The first part of the outage fails fast (no leader, connection
 			// refused); requests sent later wait for the new leader and count
@@ -501,7 +579,25 @@ func (g *gen) planEvents() {
 		}
 		ev(g.at(f.At), rundir.Event{Kind: rundir.EvFaultStart, Fault: idx, Node: targets, Msg: f.Kind})
 		for _, n := range f.Nodes {
-			ev(g.at(f.At+probeDelay), rundir.Event{Kind: rundir.EvNodeState, Node: n, State: "down"})
+			ev(g.at(f.At-f.Action+probeDelay), rundir.Event{Kind: rundir.EvNodeState, Node: n, State: "down"})
+		}
+		switch {
+		case f.Kind == "total_loss":
+			// The cluster has no node left once the action returned: the
+			// watcher drops them all. The new leader comes with the
+			// restore.
+			for _, n := range f.Nodes {
+				ev(g.at(f.At), rundir.Event{Kind: rundir.EvNodeState, Node: n, State: "removed"})
+			}
+			g.finish = append(g.finish, rundir.Event{T: g.at(f.At - f.Action + f.WriteOutage).UTC(), Kind: rundir.EvWriteOK, Fault: idx})
+			g.finish = append(g.finish, rundir.Event{T: g.at(f.At + f.Heal).UTC(), Kind: rundir.EvHealed, Fault: idx})
+			continue
+		case f.Kind == "restore" && o.Restore != nil:
+			g.restoreEvents(idx, ev)
+			if f.Heal > 0 {
+				g.finish = append(g.finish, rundir.Event{T: g.at(f.At + f.Heal).UTC(), Kind: rundir.EvHealed, Fault: idx})
+			}
+			continue
 		}
 		if f.Election > 0 {
 			ev(g.at(f.At+f.Election), rundir.Event{Kind: rundir.EvNodeState, Node: f.NewLeader, State: "leader"})
@@ -547,10 +643,10 @@ func (g *gen) phaseBounds() []phase {
 	if len(o.Faults) == 0 {
 		return []phase{{name: "before", start: g.t0, end: end}}
 	}
-	first, lifted, healed := o.Faults[0].At, time.Duration(0), time.Duration(0)
+	first, lifted, healed := o.Faults[0].At-o.Faults[0].Action, time.Duration(0), time.Duration(0)
 	allHealed := true
 	for _, f := range o.Faults {
-		first = min(first, f.At)
+		first = min(first, f.At-f.Action)
 		lifted = max(lifted, f.At+f.Restart)
 		if f.Heal == 0 {
 			allHealed = false
@@ -647,6 +743,18 @@ func (g *gen) nodeStates(t time.Time) map[string]string {
 // cluster's node list, so a replacement is scraped from its launch and a
 // reclaimed node no more once its replacement is launched.
 func (g *gen) scraped(node string, t time.Time) bool {
+	if rs := g.o.Restore; rs != nil {
+		// A total loss: the old nodes are dropped once it returned, the
+		// new ones followed from their provisioning on.
+		if slices.Contains(rs.NewNodes, node) {
+			return !t.Before(g.at(g.loss() + rs.Provision))
+		}
+		for _, f := range g.o.Faults {
+			if f.Kind == "total_loss" && slices.Contains(f.Nodes, node) && !t.Before(g.at(f.At)) {
+				return false
+			}
+		}
+	}
 	for _, f := range g.o.Faults {
 		if f.Replacement == "" || f.Restart == 0 {
 			continue
@@ -675,6 +783,9 @@ func (g *gen) writeMetrics() error {
 		if f.Replacement != "" && f.Restart > 0 {
 			names = append(names, f.Replacement)
 		}
+	}
+	if g.o.Restore != nil {
+		names = append(names, g.o.Restore.NewNodes...)
 	}
 	defer func() {
 		for _, a := range outs {
@@ -764,6 +875,9 @@ func (g *gen) writeMetrics() error {
 
 func (g *gen) writeNodeLogs() error {
 	names := slices.Clone(g.o.Nodes)
+	if g.o.Restore != nil {
+		names = append(names, g.o.Restore.NewNodes...)
+	}
 	for _, f := range g.o.Faults {
 		if f.Replacement != "" && f.Restart > 0 {
 			names = append(names, f.Replacement)
@@ -780,6 +894,9 @@ func (g *gen) writeNodeLogs() error {
 }
 
 func (g *gen) scenarioHCL() string {
+	if g.o.Restore != nil {
+		return g.drHCL()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s (synthetic)\nname = %q\n\ncluster {\n  nodes = %d\n}\n\n", g.o.Scenario, g.o.Scenario, len(g.o.Nodes))
 	fmt.Fprintf(&b, "load {\n  rate     = %d\n  duration = \"%ds\"\n}\n", g.totalRate(), g.o.Seconds)
@@ -888,10 +1005,12 @@ func (g *gen) summary() rundir.Summary {
 			fr.Degraded = degraded(s.Final)
 		}
 		faultSecs += (to - f.At).Seconds()
-		fr.WriteErrorWindowMs = ms(window(g.outs["write"], f.At, to, false))
-		fr.WriteUnavailableMs = ms(window(g.outs["write"], f.At, to, true))
-		fr.ReadErrorWindowMs = ms(window(g.outs["read"], f.At, to, false))
-		fr.ReadUnavailableMs = ms(window(g.outs["read"], f.At, to, true))
+		// The runner measures a fault's windows from its action's start.
+		from := f.At - f.Action
+		fr.WriteErrorWindowMs = ms(window(g.outs["write"], from, to, false))
+		fr.WriteUnavailableMs = ms(window(g.outs["write"], from, to, true))
+		fr.ReadErrorWindowMs = ms(window(g.outs["read"], from, to, false))
+		fr.ReadUnavailableMs = ms(window(g.outs["read"], from, to, true))
 		s.Faults = append(s.Faults, fr)
 	}
 
@@ -913,14 +1032,29 @@ func (g *gen) summary() rundir.Summary {
 	s.HarnessQuietPerS = quiet
 	s.HarnessSharePct = math.Round(1000*quiet/float64(g.totalRate())) / 10
 
+	// The snapshots, their cost, and what the restore gave back.
+	if o.SnapshotEvery > 0 {
+		for _, p := range g.snaps {
+			s.Snapshots = append(s.Snapshots, p.rec)
+		}
+		s.SnapshotP99 = g.snapshotCost()
+	}
+	if o.Restore != nil {
+		s.Restore = g.restoreResult()
+	}
+
 	// The sampled keys' history, checked by porcupine.
 	s.HistoryKeys = 16
 	s.HistoryOps = int(requests * 16 / 5000)
 	yes := o.Linearizable == ""
-	switch o.Linearizable {
-	case "timeout":
+	switch {
+	case o.Restore != nil:
+		// As the runner says it: not checked after a restore.
+		s.HistoryKeys, s.HistoryOps = 0, 0
+		s.Linearizability = "not checked: the cluster was restored from a snapshot, so the writes acknowledged after it are gone by design (the RPO): its history is not one register's"
+	case o.Linearizable == "timeout":
 		s.Linearizability = "timed out after 1m0s"
-	case "no":
+	case o.Linearizable == "no":
 		s.Linearizability = "key vaultstorm/k00042: a read saw version 3 after version 4 was acknowledged"
 		s.Linearizable = &yes
 	default:
@@ -998,6 +1132,10 @@ func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 	add := func(name, want, got string, ok bool) {
 		out = append(out, rundir.Expectation{Name: name, Want: want, Got: got, Passed: ok})
 	}
+	if g.o.Restore != nil {
+		g.drExpectations(s, add)
+		return out
+	}
 	if !s.Verified {
 		got := fmt.Sprintf("unverified (%d of %d keys read)", s.KeysRead, s.KeysToRead)
 		if s.VerifyError != "" {
@@ -1069,6 +1207,12 @@ func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 		}
 		add("linearizable", "true", got, *s.Linearizable)
 	}
+	generatorExpectations(s, add)
+	return out
+}
+
+// generatorExpectations are the two the runner judges in every run.
+func generatorExpectations(s *rundir.Summary, add func(name, want, got string, ok bool)) {
 	var n int64
 	for _, st := range s.Ops {
 		n += st.Count
@@ -1076,7 +1220,6 @@ func (g *gen) expectations(s *rundir.Summary) []rundir.Expectation {
 	pct := 100 * float64(s.LateSends) / float64(max(n, 1))
 	add("generator_late_sends", "<= 1%", fmt.Sprintf("%.2f%% (%d of %d sent more than %gms late)", pct, s.LateSends, n, s.LateThresholdMs), pct <= 1)
 	add("generator_max_lag", "<= 100ms", fmtMs(s.MaxSendLagMs), s.MaxSendLagMs <= 100)
-	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
