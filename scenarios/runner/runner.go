@@ -492,7 +492,11 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 		return
 	}
 	r.event(rundir.Event{T: fr.injected, Kind: rundir.EvFaultStart, Fault: spec.Index, Node: joinNames(fr.nodes), Msg: string(spec.Kind)})
-	r.logf("fault %d: %s on %s", spec.Index, spec.Kind, joinNames(fr.nodes))
+	on := joinNames(fr.nodes)
+	if on == "" {
+		on = "the cluster"
+	}
+	r.logf("fault %d: %s on %s", spec.Index, spec.Kind, on)
 	if hold, doLift := holdFor(spec); lift != nil && doLift {
 		if !sleepUntil(ctx, fr.injected.Add(hold)) {
 			return
