@@ -42,16 +42,28 @@ func TestShippedScenarios(t *testing.T) {
 			if sc, err = sc.Scale(ciTimeScale); err != nil {
 				t.Fatal(err)
 			}
-			out := filepath.Join(t.TempDir(), "run")
+			// An INVALID run (the generator fell behind: this 2-core
+			// machine also runs the five nodes) says nothing either way:
+			// it is measured once more, and fails if it is invalid again.
+			var out string
+			var s rundir.Summary
 			start := time.Now()
-			res, err := runner.Run(context.Background(), runner.Options{
-				Scenario: sc, OutDir: out, VaultBin: bin, Subnet: 100 + int(time.Now().UnixNano()%150),
-				Logf: func(f string, a ...any) { t.Logf(f, a...) },
-			})
-			if err != nil {
-				t.Fatalf("run: %v", err)
+			for try := 1; ; try++ {
+				out = filepath.Join(t.TempDir(), fmt.Sprintf("run%d", try))
+				res, err := runner.Run(context.Background(), runner.Options{
+					Scenario: sc, OutDir: out, VaultBin: bin, Subnet: 100 + int(time.Now().UnixNano()%150),
+					Logf: func(f string, a ...any) { t.Logf(f, a...) },
+				})
+				if err != nil {
+					t.Fatalf("run: %v", err)
+				}
+				s = res.Summary
+				if len(s.Invalid) == 0 || try == 2 {
+					break
+				}
+				t.Logf("try %d INVALID (%v): measuring again", try, s.Invalid)
+				nothingLeft(t, out)
 			}
-			s := res.Summary
 			t.Logf("%s: %s wall", info.Name, time.Since(start).Round(time.Second))
 			logFaults(t, s.Faults)
 			for _, e := range s.Expectations {
