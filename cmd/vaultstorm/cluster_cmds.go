@@ -210,7 +210,7 @@ remains of one a crash left behind.`,
 		},
 	}
 	clusterFlags(cmd, &spec, &vaultBin, &storageKind, &diskSize)
-	cmd.Flags().StringVar(&vaultVersion, "vault-version", "", "run this Vault release: bin/vault-VERSION next to the default binary (build it with `make vault VAULT_VERSION=VERSION`); excludes --vault-bin")
+	cmd.Flags().StringVar(&vaultVersion, "vault-version", "", "run Vault release `VERSION` (e.g. 1.19.5): bin/vault-VERSION next to the default binary, built by 'make vault VAULT_VERSION=VERSION'; excludes --vault-bin")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print the resulting status as JSON (no progress bars)")
 	return cmd
 }

@@ -146,7 +146,7 @@ latency.hgrm.`,
 	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' loopback addresses (127.0.SUBNET.11…), to run beside another cluster")
 	addProcsFlag(f, &procs)
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
-	f.StringVar(&vaultVersion, "vault-version", "", "run this Vault release, whatever the scenario names: bin/vault-VERSION next to the default binary (build it with `make vault VAULT_VERSION=VERSION`); excludes --vault-bin")
+	f.StringVar(&vaultVersion, "vault-version", "", "run Vault release `VERSION` (e.g. 1.19.5), whatever the scenario names: bin/vault-VERSION next to the default binary, built by 'make vault VAULT_VERSION=VERSION'; excludes --vault-bin")
 	f.IntVar(&repeat, "repeat", 1, "run the scenario N times, one after another, each on a new cluster, into RUN/1 … RUN/N (same seed); exit status: the worst run's; compare takes them as 'RUN/*'")
 	return cmd
 }
