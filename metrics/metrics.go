@@ -10,6 +10,7 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,7 +22,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -189,23 +189,23 @@ func ScrapeWith(ctx context.Context, addrs, names []string, caFile, token, runDi
 		if err != nil {
 			return err
 		}
-		var wg sync.WaitGroup
 		now := time.Now()
+		// One node at a time: a scrape's parse takes CPU, and doing all
+		// of them at once took both cores of a small machine away from
+		// the load generator. Each node's timeout still bounds a round.
 		for _, n := range nodes {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if o.OnRequest != nil {
-					o.OnRequest()
-				}
-				p := n.scrape(ctx, client, token, o.Timeout, o.Prefixes)
-				p.T = now
-				// A write error (disk full) must not end the run; the
-				// report will simply have a gap.
-				_ = n.out.Append(p)
-			}()
+			if o.OnRequest != nil {
+				o.OnRequest()
+			}
+			p := n.scrape(ctx, client, token, o.Timeout, o.Prefixes)
+			p.T = now
+			// A write error (disk full) must not end the run; the report
+			// will simply have a gap.
+			_ = n.out.Append(p)
+			if ctx.Err() != nil {
+				return nil
+			}
 		}
-		wg.Wait()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -281,6 +281,18 @@ func (n *node) scrape(ctx context.Context, c *http.Client, token string, timeout
 // a summary quantile as NaN when nothing was observed in its window, and JSON
 // cannot carry NaN.
 func Parse(r io.Reader, prefixes []string) (map[string]float64, error) {
+	if prefixes != nil {
+		// Vault exposes hundreds of families and the harness keeps a
+		// few: dropping the other lines before the parser sees them makes
+		// a scrape cheap enough not to delay the load generator sharing
+		// the machine (a whole parse of five nodes at once made sends
+		// late by tens of ms).
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return nil, fmt.Errorf("read prometheus text: %w", err)
+		}
+		r = bytes.NewReader(keepLines(b, prefixes))
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(r)
 	if err != nil {
@@ -321,6 +333,37 @@ func Parse(r io.Reader, prefixes []string) (map[string]float64, error) {
 		}
 	}
 	return out, nil
+}
+
+// keepLines returns the lines of a Prometheus text exposition that belong
+// to families kept by prefixes: samples whose name starts with one, and
+// their # HELP and # TYPE lines.
+func keepLines(b []byte, prefixes []string) []byte {
+	out := make([]byte, 0, len(b)/8)
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i+1], b[i+1:]
+		} else {
+			b = nil
+		}
+		name := line
+		if bytes.HasPrefix(name, []byte("# HELP ")) || bytes.HasPrefix(name, []byte("# TYPE ")) {
+			name = name[7:]
+		} else if len(name) > 0 && name[0] == '#' {
+			continue
+		}
+		for _, p := range prefixes {
+			if bytes.HasPrefix(name, []byte(p)) {
+				out = append(out, line...)
+				if line[len(line)-1] != '\n' {
+					out = append(out, '\n')
+				}
+				break
+			}
+		}
+	}
+	return out
 }
 
 func keep(name string, prefixes []string) bool {

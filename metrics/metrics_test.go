@@ -187,3 +187,38 @@ func TestPerSecondMean(t *testing.T) {
 		t.Fatalf("got %v %v", ts, m)
 	}
 }
+
+// Dropping the families nobody keeps before parsing changes nothing in
+// what is kept: the filtered parse equals the whole parse, filtered after.
+func TestParseFilterEquivalent(t *testing.T) {
+	// Unkept families around and between the kept ones, with and without
+	// HELP/TYPE lines.
+	text := "# HELP go_goroutines x\n# TYPE go_goroutines gauge\ngo_goroutines 12\n" + vaultText +
+		"# TYPE vault_secret_kv_count gauge\nvault_secret_kv_count{mount_point=\"kv\"} 3\nvault_unkept_total 4\n"
+	whole, err := Parse(strings.NewReader(text), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := Parse(strings.NewReader(text), DefaultPrefixes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{}
+	for k, v := range whole {
+		name, _, _ := strings.Cut(k, "{")
+		if keep(strings.TrimSuffix(strings.TrimSuffix(name, "_sum"), "_count"), DefaultPrefixes) {
+			want[k] = v
+		}
+	}
+	if len(want) == 0 || len(kept) != len(want) {
+		t.Fatalf("kept %d series, want %d", len(kept), len(want))
+	}
+	for k, v := range want {
+		if kept[k] != v {
+			t.Errorf("%s = %v, want %v", k, kept[k], v)
+		}
+	}
+	if _, ok := kept["go_goroutines"]; ok {
+		t.Errorf("an unkept family was parsed")
+	}
+}
