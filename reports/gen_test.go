@@ -122,58 +122,100 @@ var runnerKinds = map[string]bool{ // kind -> carries a fault index
 // end, after every other event but run_end (the runner computes them in
 // finish); one phase sequence before, during, recovery, after.
 func TestTestdataFollowsRunner(t *testing.T) {
+	names := []string{realRun}
 	for name := range testRuns() {
-		dir := filepath.Join(runsDir, name)
-		var meta rundir.Meta
-		if err := rundir.ReadJSON(dir, rundir.MetaFile, &meta); err != nil {
-			t.Fatal(err)
+		names = append(names, name)
+	}
+	for _, name := range names {
+		checkRunnerContract(t, name, filepath.Join(runsDir, name))
+	}
+}
+
+// realRun is a run directory recorded from a real `vaultstorm run`
+// (leader-kill at --time-scale 0.1, its ledger trimmed to 200 lines, node
+// logs left out): the synthetic fixtures are checked against the same
+// contract as it, so the two cannot drift apart.
+const realRun = "real-leader-kill"
+
+func checkRunnerContract(t *testing.T, name, dir string) {
+	t.Helper()
+	var meta rundir.Meta
+	if err := rundir.ReadJSON(dir, rundir.MetaFile, &meta); err != nil {
+		t.Fatal(err)
+	}
+	var evs []rundir.Event
+	if err := rundir.ReadLines(dir, rundir.EventsFile, func(e rundir.Event) error {
+		evs = append(evs, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) == 0 {
+		t.Fatalf("%s: no events", name)
+	}
+	finishing := false
+	var phases []string
+	for i, e := range evs {
+		withFault, ok := runnerKinds[e.Kind]
+		if e.Kind == rundir.EvNote {
+			withFault, ok = e.Fault != 0, true
 		}
-		var evs []rundir.Event
-		if err := rundir.ReadLines(dir, rundir.EventsFile, func(e rundir.Event) error {
-			evs = append(evs, e)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
+		switch {
+		case !ok:
+			t.Errorf("%s: event %d: kind %q is not one the runner writes", name, i+1, e.Kind)
+		case withFault != (e.Fault != 0):
+			t.Errorf("%s: event %d: %s with fault %d", name, i+1, e.Kind, e.Fault)
+		case (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState) && e.Node == "":
+			t.Errorf("%s: event %d: %s names no node", name, i+1, e.Kind)
 		}
-		finishing := false
-		var phases []string
-		for i, e := range evs {
-			withFault, ok := runnerKinds[e.Kind]
-			if e.Kind == rundir.EvNote {
-				withFault, ok = e.Fault != 0, true
+		switch e.Kind {
+		case rundir.EvWriteOK, rundir.EvHealed:
+			if meta.Partial() {
+				t.Errorf("%s: %s in a run cut short: the runner writes it only in finish", name, e.Kind)
 			}
-			switch {
-			case !ok:
-				t.Errorf("%s: event %d: kind %q is not one the runner writes", name, i+1, e.Kind)
-			case withFault != (e.Fault != 0):
-				t.Errorf("%s: event %d: %s with fault %d", name, i+1, e.Kind, e.Fault)
-			case (e.Kind == rundir.EvLeader || e.Kind == rundir.EvNodeState) && e.Node == "":
-				t.Errorf("%s: event %d: %s names no node", name, i+1, e.Kind)
-			}
-			switch e.Kind {
-			case rundir.EvWriteOK, rundir.EvHealed:
-				if meta.Partial() {
-					t.Errorf("%s: %s in a run cut short: the runner writes it only in finish", name, e.Kind)
-				}
-				finishing = true
-			case rundir.EvRunEnd:
-			case rundir.EvPhase:
-				phases = append(phases, e.Phase)
-				fallthrough
-			default:
-				if finishing {
-					t.Errorf("%s: event %d (%s) after finish's write_ok/healed", name, i+1, e.Kind)
-				}
+			finishing = true
+		case rundir.EvRunEnd:
+		case rundir.EvPhase:
+			phases = append(phases, e.Phase)
+			fallthrough
+		default:
+			if finishing {
+				t.Errorf("%s: event %d (%s) after finish's write_ok/healed", name, i+1, e.Kind)
 			}
 		}
-		if want := []string{"before", "during", "recovery", "after"}; !slices.Equal(phases, want[:len(phases)]) {
-			t.Errorf("%s: phases %v, want a prefix of %v", name, phases, want)
-		}
-		if meta.Partial() == (len(evs) > 0 && evs[len(evs)-1].Kind == rundir.EvRunEnd) {
-			t.Errorf("%s: partial %v, yet last event %s", name, meta.Partial(), evs[len(evs)-1].Kind)
-		}
-		if !strings.HasPrefix(evs[0].Kind, rundir.EvRunStart) {
-			t.Errorf("%s: first event %s, want run_start", name, evs[0].Kind)
+	}
+	if want := []string{"before", "during", "recovery", "after"}; !slices.Equal(phases, want[:min(len(phases), len(want))]) {
+		t.Errorf("%s: phases %v, want a prefix of %v", name, phases, want)
+	}
+	if meta.Partial() == (evs[len(evs)-1].Kind == rundir.EvRunEnd) {
+		t.Errorf("%s: partial %v, yet last event %s", name, meta.Partial(), evs[len(evs)-1].Kind)
+	}
+	if !strings.HasPrefix(evs[0].Kind, rundir.EvRunStart) {
+		t.Errorf("%s: first event %s, want run_start", name, evs[0].Kind)
+	}
+}
+
+// The real run renders, and its report says what its summary says.
+func TestRealRun(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(runsDir, realRun))); err != nil {
+		t.Fatal(err)
+	}
+	x := renderAll(t, dir)
+	var s rundir.Summary
+	if err := rundir.ReadJSON(dir, rundir.SummaryFile, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Passed == nil || !*s.Passed || x.verdict.Text != "PASS" {
+		t.Errorf("verdict %s, summary passed %v", x.verdict.Text, s.Passed)
+	}
+	if !s.Verified || s.Final == nil || s.Final.Error != "" || s.Linearizable == nil || !*s.Linearizable || s.HarnessRequests == 0 {
+		t.Errorf("the real run lacks the verdict's inputs: verified %v, final %+v, linearizable %v, harness %d",
+			s.Verified, s.Final, s.Linearizable, s.HarnessRequests)
+	}
+	for _, want := range []string{"leader_within (fault 1 kill)", "linearizable: yes", "harness requests:"} {
+		if !strings.Contains(x.html, want) {
+			t.Errorf("report.html lacks %q", want)
 		}
 	}
 }
