@@ -79,7 +79,8 @@ func (r *run) upgradeFault(f scenarios.Fault) (chaos.Fault, error) {
 	u := r.upgrades
 	return chaos.Upgrade{
 		ToBin: bin, ToVersion: ver, StepDown: f.StepDown, PauseBetween: f.PauseBetween, Count: f.Count, Timeout: f.Timeout,
-		Active: r.w.Active, Logf: r.logf,
+		// The watcher is made after the faults: read it when the fault runs.
+		Active: func() []string { return r.w.Active() }, Logf: r.logf,
 		Step: func(node, phase string) {
 			now := time.Now()
 			u.mu.Lock()
