@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -73,6 +75,11 @@ type Agent struct {
 	// Both are called from Run's goroutine.
 	OnSnapshot func(Info)
 	OnError    func(error)
+	// Nice, when above 0, runs each snapshot on an OS thread of its own at
+	// that scheduling niceness (Linux), the thread discarded afterwards:
+	// streaming, hashing and storing megabytes of snapshot must not delay
+	// a load generator that shares the process and the CPU.
+	Nice int
 }
 
 // Run takes a snapshot one Interval after it starts, and every Interval
@@ -91,7 +98,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			return nil
 		case <-tick.C:
 		}
-		info, err := a.SaveOnce(ctx)
+		info, err := a.saveNiced(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -106,6 +113,28 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.report(fmt.Errorf("retain %d: %w", a.Retain, err))
 		}
 	}
+}
+
+// saveNiced is SaveOnce, on a thread of its own at a.Nice when set.
+func (a *Agent) saveNiced(ctx context.Context) (Info, error) {
+	if a.Nice <= 0 {
+		return a.SaveOnce(ctx)
+	}
+	type result struct {
+		info Info
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		// Locked and never unlocked: the thread ends with this goroutine,
+		// so its niceness never reaches another one.
+		runtime.LockOSThread()
+		_ = syscall.Setpriority(syscall.PRIO_PROCESS, syscall.Gettid(), a.Nice)
+		info, err := a.SaveOnce(ctx)
+		done <- result{info, err}
+	}()
+	r := <-done
+	return r.info, r.err
 }
 
 // SaveOnce takes one snapshot from the active node into the store (no
