@@ -182,7 +182,7 @@ func (c *Cluster) Autopilot(ctx context.Context) (*api.AutopilotState, error) {
 	return c.autopilot(ctx)
 }
 
-// WaitHealthy polls every 50 ms until the cluster has want healthy voters,
+// WaitHealthy polls every 200 ms until the cluster has want healthy voters,
 // every recorded node among them, no other peer in the raft configuration,
 // and autopilot says healthy. progress is called when the voter count changes.
 func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Duration, progress func(voters int)) error {
@@ -220,7 +220,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Durati
 				return fmt.Errorf("cluster not healthy within %s: %s", timeout, last)
 			}
 			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(200 * time.Millisecond):
 		}
 	}
 }

@@ -163,16 +163,29 @@ func TestFocusAndCounts(t *testing.T) {
 	}
 	release := w.Focus([]string{"node3"})
 	time.Sleep(time.Second)
+	steady := fs[2].hits.Load() - quiet
+	// A fault's node that stays a standby is probed every 250 ms.
+	if steady > 6 {
+		t.Errorf("steady standby node3 probed %d times in 1s of focus, want at most every 250ms", steady)
+	}
+	// Once it changes (sealed), every 20 ms: 50 probes if the machine
+	// keeps up; 10 leaves room for a loaded one and is still far above
+	// the steady rate.
+	fs[2].state.Store("sealed")
+	w.Kick()
+	time.Sleep(time.Second)
 	release()
-	focused := fs[2].hits.Load() - quiet
-	// 50 probes at 20ms if the machine keeps up; 10 leaves room for a
-	// loaded one and is still far above what quiet probing sends.
+	focused := fs[2].hits.Load() - quiet - steady
 	if focused < 10 {
-		t.Errorf("node3 probed %d times in 1s of focus at 20ms", focused)
+		t.Errorf("changing node3 probed %d times in 1s of focus at 20ms", focused)
+	}
+	// The active node is probed finely in focus whatever it does.
+	if n := fs[0].hits.Load(); n < 10 {
+		t.Errorf("the active node was probed %d times in 2s of focus", n)
 	}
 	r := w.Requests()
-	if r.ByKind[KindHealth] != r.Total || r.Total < quiet+focused {
-		t.Errorf("requests %+v: want every health probe counted (≥ %d)", r, quiet+focused)
+	if r.ByKind[KindHealth] != r.Total || r.Total < quiet+steady+focused {
+		t.Errorf("requests %+v: want every health probe counted (≥ %d)", r, quiet+steady+focused)
 	}
 	if r.Quiet >= r.Total || r.QuietFor <= 0 || r.QuietFor >= r.Duration {
 		t.Errorf("requests %+v: quiet and focused time not told apart", r)
