@@ -191,7 +191,7 @@ func snapshotCostText(r *Run) (text string, warn bool) {
 	if c == nil {
 		return text + "; their cost on latency was not measured", failed > 0
 	}
-	text += fmt.Sprintf(", mean %s, mean size %s", fmtMs(c.MeanDurationMs), humanBytes(c.MeanSize))
+	text += fmt.Sprintf(", mean %s, mean size %s", fmtMs(c.MeanDurationMs), HumanBytes(c.MeanSize))
 	during := "no request sent during one"
 	if c.DuringCount > 0 {
 		during = fmt.Sprintf("%s (%s requests)", fmtMs(c.DuringP99Ms), fmtNum(c.DuringCount))
@@ -267,7 +267,7 @@ func drOf(r *Run) *drView {
 		if !s.Ended.IsZero() {
 			v.SnapTook = fmtMs(durMs(s.Ended.Sub(s.Started)))
 		}
-		v.SnapSize = humanBytes(s.Size)
+		v.SnapSize = HumanBytes(s.Size)
 		v.SnapIndex = fmtNum(int64(s.Index))
 		if s.Term > 0 {
 			v.SnapIndex += fmt.Sprintf(" (term %d)", s.Term)

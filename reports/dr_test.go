@@ -53,7 +53,7 @@ func TestDRSection(t *testing.T) {
 		t.Errorf("verdict %s, want PASS", x.verdict.Text)
 	}
 	dr := section(t, x.html, "dr")
-	if !strings.Contains(dr, "<code>"+rs.Snapshot.Name+"</code>") || !strings.Contains(dr, fmtNum(int64(rs.Snapshot.Index))) || !strings.Contains(dr, humanBytes(rs.Snapshot.Size)) {
+	if !strings.Contains(dr, "<code>"+rs.Snapshot.Name+"</code>") || !strings.Contains(dr, fmtNum(int64(rs.Snapshot.Index))) || !strings.Contains(dr, HumanBytes(rs.Snapshot.Size)) {
 		t.Errorf("DR section does not name the snapshot restored (%s, index %d, %d bytes):\n%s", rs.Snapshot.Name, rs.Snapshot.Index, rs.Snapshot.Size, dr)
 	}
 	if before := fmtMs(durMs(rs.LossAt.Sub(rs.Snapshot.Started))) + " before the loss"; !strings.Contains(dr, before) {
@@ -245,7 +245,7 @@ func TestSnapshotTicks(t *testing.T) {
 	x := renderAll(t, dir)
 	count(x, 2)
 	c := s.SnapshotP99
-	cost := "snapshots: " + fmtNumPlain(int64(ok)) + " taken (" + fmtNumPlain(int64(failed)) + " failed), mean " + fmtMs(c.MeanDurationMs) + ", mean size " + humanBytes(c.MeanSize) +
+	cost := "snapshots: " + fmtNumPlain(int64(ok)) + " taken (" + fmtNumPlain(int64(failed)) + " failed), mean " + fmtMs(c.MeanDurationMs) + ", mean size " + HumanBytes(c.MeanSize) +
 		"; p99 during " + fmtMs(c.DuringP99Ms) + " (" + fmtNum(c.DuringCount) + " requests) vs outside " + fmtMs(c.OutsideP99Ms) + " (" + fmtNum(c.OutsideCount) + " requests)"
 	if !strings.Contains(section(t, x.html, "latency"), `id="snapshot-cost">`+cost+`</p>`) || !strings.Contains(section(t, x.html, "checks"), cost) {
 		t.Errorf("snapshot cost line %q missing from the latency section or the checks", cost)

@@ -270,7 +270,7 @@ func listFiles(dir string) []fileRow {
 		if err != nil {
 			return nil
 		}
-		out = append(out, fileRow{Name: rel, Size: humanBytes(info.Size())})
+		out = append(out, fileRow{Name: rel, Size: HumanBytes(info.Size())})
 		return nil
 	})
 	return out
@@ -278,7 +278,8 @@ func listFiles(dir string) []fileRow {
 
 var outputs = map[string]bool{HTMLFile: true, JUnitFile: true, MarkdownFile: true, HgrmFile: true}
 
-func humanBytes(n int64) string {
+// HumanBytes renders a size in B, KiB, MiB or GiB.
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1<<30:
 		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/internal/vaultenv"
+	"github.com/vaultstorm/vaultstorm/reports"
 	"github.com/vaultstorm/vaultstorm/snapshots"
 )
 
@@ -173,7 +174,7 @@ SHA256SUMS.sealed is missing) is discarded: nothing is left in the store.
 				return err
 			}
 			fmt.Printf("saved %s to %s: %s in %s, raft index %d term %d, from %s (Vault %s)\n",
-				info.Name, where, humanBytes(info.Size), info.Duration().Round(time.Millisecond), info.Index, info.Term, info.Node, info.VaultVersion)
+				info.Name, where, reports.HumanBytes(info.Size), info.Duration().Round(time.Millisecond), info.Index, info.Term, info.Node, info.VaultVersion)
 			return nil
 		},
 	}
@@ -407,7 +408,7 @@ served it. Without URL, the store of the cluster ` + "`up`" + ` made (DIR/snapsh
 			fmt.Fprintln(tw, "NAME\tTAKEN (UTC)\tDURATION\tSIZE\tINDEX\tTERM\tNODE")
 			for _, i := range l {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", i.Name, i.Started.UTC().Format("2006-01-02 15:04:05.000"),
-					i.Duration().Round(time.Millisecond), humanBytes(i.Size), i.Index, i.Term, i.Node)
+					i.Duration().Round(time.Millisecond), reports.HumanBytes(i.Size), i.Index, i.Term, i.Node)
 			}
 			tw.Flush()
 			fmt.Fprintf(os.Stderr, "%d snapshot(s) in %s\n", len(l), store.URL())
@@ -431,16 +432,4 @@ func storeExists(src string) error {
 		return fmt.Errorf("snapshot store %s: no such folder", src)
 	}
 	return nil
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

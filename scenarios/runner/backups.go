@@ -82,9 +82,8 @@ func (r *run) startSnapshots(ctx context.Context, caFile string, bg *sync.WaitGr
 			return cl, nil
 		},
 		OnSnapshot: func(i snapshots.Info) {
-			s := rundir.Snapshot{Name: i.Name, Started: i.Started, Ended: i.Ended, Size: i.Size, SHA256: i.SHA256, Index: i.Index, Term: i.Term, Node: i.Node}
 			r.backups.mu.Lock()
-			r.backups.taken = append(r.backups.taken, s)
+			r.backups.taken = append(r.backups.taken, record(i))
 			r.backups.mu.Unlock()
 			r.event(rundir.Event{T: i.Started, Kind: rundir.EvSnapshot, Msg: fmt.Sprintf("%s: %d bytes, raft index %d, %s", i.Name, i.Size, i.Index, i.Duration().Round(time.Millisecond))})
 		},
@@ -103,6 +102,11 @@ func (r *run) startSnapshots(ctx context.Context, caFile string, bg *sync.WaitGr
 		_ = agent.Run(ctx)
 	}()
 	return nil
+}
+
+// record is a snapshot as the run directory keeps it.
+func record(i snapshots.Info) rundir.Snapshot {
+	return rundir.Snapshot{Name: i.Name, Started: i.Started, Ended: i.Ended, Size: i.Size, SHA256: i.SHA256, Index: i.Index, Term: i.Term, Node: i.Node}
 }
 
 // restoreFault is the restore fault of the scenario's i-th fault: it opens
@@ -207,7 +211,7 @@ func (r *run) backupResults(sum *rundir.Summary, rpo *checkers.RPO) {
 			res.Error = fr.err.Error()
 		}
 		if i := b.restored; i != nil {
-			res.Snapshot = rundir.Snapshot{Name: i.Name, Started: i.Started, Ended: i.Ended, Size: i.Size, SHA256: i.SHA256, Index: i.Index, Term: i.Term, Node: i.Node}
+			res.Snapshot = record(*i)
 		}
 		for _, name := range []string{cluster.RestoreProvisioned, cluster.RestoreInitialized, cluster.RestoreRestored, cluster.RestoreUnsealed, cluster.RestoreHealthy} {
 			if t, ok := b.phaseAt[name]; ok {
