@@ -328,7 +328,15 @@ func (c *Cluster) initCluster(ctx context.Context, n *Node) error {
 	if err != nil {
 		return err
 	}
-	resp, err := cl.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 5, RecoveryThreshold: 3})
+	// Init generates the keys and seals them through the transit seal: on
+	// a busy machine (a node started from a binary not yet in the page
+	// cache) it outlasted the clients' 10 s timeout; the context bounds it.
+	icl, err := cl.Clone()
+	if err != nil {
+		return err
+	}
+	icl.SetClientTimeout(2 * time.Minute)
+	resp, err := icl.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 5, RecoveryThreshold: 3})
 	if err != nil {
 		return fmt.Errorf("init %s: %w", n.Name, err)
 	}
