@@ -119,7 +119,7 @@ func (r *run) restoreFault(f scenarios.Fault) chaos.Fault {
 			if r.backups == nil {
 				return nil, "", errors.New("no snapshot agent ran (the scenario has no snapshots block)")
 			}
-			loss := r.lossAt(f.Index)
+			loss, _ := r.lossAt(f.Index)
 			infos, err := r.backups.store.List(ctx)
 			if err != nil {
 				return nil, "", err
@@ -157,17 +157,20 @@ func (r *run) restoreFault(f scenarios.Fault) chaos.Fault {
 	}
 }
 
-// lossAt is when the last total loss before fault index began.
-func (r *run) lossAt(index int) time.Time {
+// lossAt is when the last total loss before fault index began, and when
+// it was complete (every node dead). A snapshot must have ended before the
+// loss began to be one taken "before" it; a write acknowledged until the
+// loss was complete went to the old cluster (the kills take a moment, the
+// leader may still answer), so only later ones must be in the restored one.
+func (r *run) lossAt(index int) (began, done time.Time) {
 	r.frMu.Lock()
 	defer r.frMu.Unlock()
-	var t time.Time
 	for _, fr := range r.faults {
 		if fr.spec.Index < index && fr.spec.Kind == scenarios.KindTotalLoss && !fr.started.IsZero() {
-			t = fr.started
+			began, done = fr.started, fr.injected
 		}
 	}
-	return t
+	return began, done
 }
 
 // restorePoint is the restore the run made, for the ledger (nil: none).
@@ -183,7 +186,8 @@ func (r *run) restorePoint() *checkers.RestorePoint {
 	for _, fr := range r.faults {
 		if fr.spec.Kind == scenarios.KindRestore && !fr.injected.IsZero() && fr.err == nil {
 			i := r.backups.restored
-			return &checkers.RestorePoint{SnapshotStarted: i.Started, SnapshotEnded: i.Ended, Loss: r.lossAt(fr.spec.Index)}
+			_, lost := r.lossAt(fr.spec.Index)
+			return &checkers.RestorePoint{SnapshotStarted: i.Started, SnapshotEnded: i.Ended, Loss: lost}
 		}
 	}
 	return nil
@@ -205,7 +209,7 @@ func (r *run) backupResults(sum *rundir.Summary, rpo *checkers.RPO) {
 			continue
 		}
 		res := &rundir.RestoreResult{}
-		loss := r.lossAt(fr.spec.Index)
+		loss, _ := r.lossAt(fr.spec.Index)
 		res.LossAt = loss.UTC()
 		if fr.err != nil {
 			res.Error = fr.err.Error()

@@ -227,6 +227,18 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 		if n := len(u.Steps); n > 0 && !u.Steps[n-1].Active {
 			t.Errorf("the last step (%s) was not the active node's: HashiCorp's order is the active node last", u.Steps[n-1].Node)
 		}
+		// A restart is a process start, a raft join and a transit unseal:
+		// never under 100ms. Less means the check read a state from before
+		// the restart.
+		for _, e := range s.Expectations {
+			if e.Name != "seal_restart" {
+				continue
+			}
+			_, took, _ := strings.Cut(e.Got, "itself in ")
+			if d, err := time.ParseDuration(took); err != nil || d < 100*time.Millisecond {
+				t.Errorf("seal_restart got %q: want a restart that took at least 100ms", e.Got)
+			}
+		}
 	},
 	"rollback": func(t *testing.T, out string, s rundir.Summary) {
 		if len(s.Upgrades) != 2 {

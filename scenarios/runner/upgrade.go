@@ -15,6 +15,7 @@ import (
 	"github.com/vaultstorm/vaultstorm/chaos"
 	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/cluster"
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/scenarios"
 )
@@ -275,17 +276,24 @@ func (r *run) sealRestartCheck(ctx context.Context) (*float64, string) {
 	if err := r.c.Start(ctx, n); err != nil {
 		return nil, "start " + n.Name + ": " + err.Error()
 	}
+	// Asked directly, not read from the watcher: its last state of n may
+	// be from before the stop ("follower" at once, and the final check then
+	// found n still starting: "down").
+	last := ""
 	for time.Since(start) < postCheckTimeout {
-		if st := r.w.State(n.Name); st == cluster.StateFollower || st == cluster.StateLeader {
+		r.w.Count(watch.KindHealth)
+		st, _, _ := r.c.NodeHealth(ctx, n)
+		last = st
+		if st == cluster.StateFollower || st == cluster.StateLeader {
 			d := ms(time.Since(start))
 			r.awaitHealed(ctx, start, time.Now().Add(postCheckTimeout))
 			return &d, ""
 		}
-		if !sleepUntil(ctx, time.Now().Add(20*time.Millisecond)) {
+		if !sleepUntil(ctx, time.Now().Add(100*time.Millisecond)) {
 			break
 		}
 	}
-	return nil, fmt.Sprintf("%s not unsealed within %s of its restart (last %s)", n.Name, postCheckTimeout, r.w.State(n.Name))
+	return nil, fmt.Sprintf("%s not unsealed within %s of its restart (last %s)", n.Name, postCheckTimeout, last)
 }
 
 // upgradeResults measures each step of each upgrade: the stall and error
