@@ -43,8 +43,9 @@ func TestShippedScenarios(t *testing.T) {
 				t.Fatal(err)
 			}
 			// An INVALID run (the generator fell behind: this 2-core
-			// machine also runs the five nodes) says nothing either way:
-			// it is measured once more, and fails if it is invalid again.
+			// machine also runs the five nodes; one send 128ms late is enough)
+			// says nothing either way: it is measured again, at most three
+			// times in all, and fails if every try is invalid.
 			var out string
 			var s rundir.Summary
 			start := time.Now()
@@ -58,7 +59,7 @@ func TestShippedScenarios(t *testing.T) {
 					t.Fatalf("run: %v", err)
 				}
 				s = res.Summary
-				if len(s.Invalid) == 0 || try == 2 {
+				if len(s.Invalid) == 0 || try == 3 {
 					break
 				}
 				t.Logf("try %d INVALID (%v): measuring again", try, s.Invalid)
