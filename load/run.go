@@ -94,8 +94,17 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 	defer e.hist.close()
 
 	if !o.NoPrefill {
+		// A large key space takes minutes (100,000 keys: ~8 min on 2 cores):
+		// say so, or the run looks stuck before its first request.
+		t0 := time.Now()
+		if o.Logf != nil {
+			o.Logf("prefill: writing each of the %d keys once before the load starts", o.Keys)
+		}
 		if err := e.prefill(ctx); err != nil {
 			return rundir.Summary{}, err
+		}
+		if o.Logf != nil {
+			o.Logf("prefill: %d keys in %s", o.Keys, time.Since(t0).Round(100*time.Millisecond))
 		}
 	}
 	return e.run(ctx, runDir)
