@@ -336,5 +336,5 @@ func restorePoint(s rundir.Summary) *checkers.RestorePoint {
 	if r == nil || r.Snapshot.Started.IsZero() {
 		return nil
 	}
-	return &checkers.RestorePoint{SnapshotStarted: r.Snapshot.Started, SnapshotEnded: r.Snapshot.Ended, Loss: r.LossAt}
+	return &checkers.RestorePoint{SnapshotStarted: r.Snapshot.Started, SnapshotEnded: r.Snapshot.Ended, Loss: r.LossComplete()}
 }

@@ -203,6 +203,9 @@ type SnapshotCost struct {
 type RestoreResult struct {
 	Snapshot Snapshot  `json:"snapshot"` // the one restored
 	LossAt   time.Time `json:"loss_at"`  // the total loss began
+	// LossDone is when every node was dead and its array gone: a write
+	// acknowledged until then went to the old cluster (the RPO side).
+	LossDone time.Time `json:"loss_done_at,omitzero"`
 	// Phases of the rebuild, each with when it ended (ms after LossAt):
 	// provision, init, restore, unsealed, healthy.
 	Phases []RestorePhase `json:"phases"`
@@ -213,7 +216,8 @@ type RestoreResult struct {
 	// RPO, from the ledger, by when a write was acknowledged: before the
 	// snapshot's request started (must all survive: a missing one is a
 	// lost write, counted in Summary.LostWrites), while it was taken (either
-	// way), after its response ended and before the loss (the RPO: gone).
+	// way), after its response ended and before the loss was complete
+	// (LossComplete: the RPO, gone).
 	BeforeSnapshot  int64 `json:"acked_before_snapshot"`
 	InFlight        int64 `json:"acked_during_snapshot"`
 	InFlightPresent int64 `json:"acked_during_snapshot_present"`
@@ -224,6 +228,15 @@ type RestoreResult struct {
 	// write's acknowledgement (0 when none was lost).
 	RPOSeconds float64 `json:"rpo_seconds"`
 	Error      string  `json:"error,omitempty"` // the restore failed: why
+}
+
+// LossComplete is when the total loss was complete; LossAt in a run
+// directory that did not record it.
+func (r *RestoreResult) LossComplete() time.Time {
+	if r.LossDone.IsZero() {
+		return r.LossAt
+	}
+	return r.LossDone
 }
 
 // UpgradeResult is one upgrade fault: each node's step measured.

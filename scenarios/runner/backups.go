@@ -209,8 +209,8 @@ func (r *run) backupResults(sum *rundir.Summary, rpo *checkers.RPO) {
 			continue
 		}
 		res := &rundir.RestoreResult{}
-		loss, _ := r.lossAt(fr.spec.Index)
-		res.LossAt = loss.UTC()
+		loss, done := r.lossAt(fr.spec.Index)
+		res.LossAt, res.LossDone = loss.UTC(), done.UTC()
 		if fr.err != nil {
 			res.Error = fr.err.Error()
 		}

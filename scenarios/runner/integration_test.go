@@ -173,7 +173,8 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			t.Errorf("restore phases %v, first write %v, first read %v: want all five phases and both served", r.Phases, r.FirstWriteMs, r.FirstReadMs)
 		}
 		// The RPO counted exactly: every write the ledger says was
-		// acknowledged after the snapshot's response and before the loss is
+		// acknowledged after the snapshot's response and before the loss
+		// was complete (the kills take a moment: the leader may answer) is
 		// gone, and only those; every one before its request is there.
 		var before, after int64
 		if err := rundir.ReadLines(out, rundir.LedgerFile, func(e rundir.LedgerEntry) error {
@@ -183,7 +184,7 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			switch {
 			case e.T.Before(r.Snapshot.Started):
 				before++
-			case e.T.After(r.Snapshot.Ended) && e.T.Before(r.LossAt):
+			case e.T.After(r.Snapshot.Ended) && e.T.Before(r.LossComplete()):
 				after++
 			}
 			return nil
