@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,13 +51,18 @@ func TestIdleWorkersRetire(t *testing.T) {
 	if sum.PeakWorkers < 150 {
 		t.Fatalf("peak %d workers: the stall should have grown the pool to ~200", sum.PeakWorkers)
 	}
-	// The last samples come several windows after the stall ended.
+	// The second half of the run comes several retire windows after the
+	// stall ended. Its median, not one sample: on a busy machine a slow
+	// second briefly needs more workers (seen: 55 of a 214 peak, between
+	// 32 and 10), but unretired workers would keep every sample near the peak.
 	peak := 0
 	for _, g := range gor {
 		peak = max(peak, g)
 	}
-	if last := gor[len(gor)-2]; last > peak/4 {
-		t.Errorf("%d goroutines near the end after a peak of %d: idle workers were not retired", last, peak)
+	late := slices.Clone(gor[len(gor)/2:])
+	slices.Sort(late)
+	if med := late[len(late)/2]; med > peak/4 {
+		t.Errorf("median %d goroutines in the second half %v after a peak of %d: idle workers were not retired", med, gor[len(gor)/2:], peak)
 	}
 }
 

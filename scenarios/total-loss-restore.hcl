@@ -39,7 +39,8 @@ expect {
   rpo_writes  = 700
   # 20s before the rebuild starts, then a new five-node cluster, the
   # restore call and the keys reloaded through the transit seal: measured
-  # 40-60s on this 2-core machine (README); 2m leaves room for a busy one.
+  # 37.7s to the first write at full length on a 2-core machine (README);
+  # 2m leaves room for a busy one.
   rto              = "2m"
   healed_within    = "3m"
   min_voters_after = 5
