@@ -65,7 +65,9 @@ func (r *run) startSnapshots(ctx context.Context, caFile string, bg *sync.WaitGr
 	}
 	clients := map[string]*api.Client{}
 	agent := &snapshots.Agent{
-		Store: store, Interval: spec.Interval, Retain: spec.Retain, Nice: 10,
+		Store: store, Interval: spec.Interval, Retain: spec.Retain,
+		// Yields to the generator as the nodes do (up --node-nice).
+		Nice: r.c.State.Spec.NodeNice,
 		Active: func(ctx context.Context) (*api.Client, error) {
 			n, fallback, ok := r.w.Target()
 			if !ok || fallback {
