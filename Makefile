@@ -83,7 +83,7 @@ $(BIN)/vault-$(VAULT_VERSION): FORCE
 	else \
 		echo "building Vault $(VAULT_VERSION) (on 2 cores: ~16 minutes cold, ~12 when another version filled the module cache; ~4 GB of it)"; \
 		mkdir -p $(BIN) && cd tools/vault/$(VAULT_VERSION) && \
-		$(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
+		CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(CURDIR)/$@.tmp . && mv $(CURDIR)/$@.tmp $(CURDIR)/$@; \
 	fi
 
 FORCE:

@@ -198,8 +198,8 @@ type RecoverQuorum struct{}
 func (RecoverQuorum) Kind() string { return "recover_quorum" }
 
 func (RecoverQuorum) Available(c *cluster.Cluster) error {
-	if c.State.Provider != "process" {
-		return fmt.Errorf("recover_quorum writes peers.json into the nodes' data directories: only the process provider can")
+	if c.State.Provider != "process" && c.State.Provider != "docker" {
+		return fmt.Errorf("recover_quorum writes peers.json into the nodes' data directories: provider %s cannot", c.State.Provider)
 	}
 	return nil
 }

@@ -24,8 +24,13 @@ type Partition struct{}
 func (Partition) Kind() string { return "partition" }
 
 func (Partition) Available(c *cluster.Cluster) error {
-	if c.State.Provider != "process" {
-		return fmt.Errorf("partition works on node addresses on this host: provider %s is not supported", c.State.Provider)
+	switch c.State.Provider {
+	case "docker":
+		// Each node's own network stack; the kernel is this host's.
+		return netfault.PartitionAvailable()
+	case "process":
+	default:
+		return fmt.Errorf("partition acts on the nodes' network from this host: provider %s is not supported", c.State.Provider)
 	}
 	for _, n := range c.State.Nodes {
 		// Without a cgroup only replies could be matched: raft's own
@@ -40,21 +45,7 @@ func (Partition) Available(c *cluster.Cluster) error {
 func (Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
 	var heals []func() error
 	for _, n := range nodes {
-		ep, err := endpoint(c, n)
-		if err != nil {
-			return nil, err
-		}
-		var peers []netfault.Endpoint
-		for _, p := range c.State.Nodes {
-			if p.Name != n.Name {
-				pe, err := endpoint(c, p)
-				if err != nil {
-					return nil, err
-				}
-				peers = append(peers, pe)
-			}
-		}
-		heal, err := netfault.PartitionNodes(ctx, ep, peers)
+		heal, err := partitionNode(ctx, c, n)
 		if err != nil {
 			for _, h := range heals {
 				h()
@@ -82,8 +73,8 @@ type Latency struct {
 func (Latency) Kind() string { return "latency" }
 
 func (Latency) Available(c *cluster.Cluster) error {
-	if c.State.Provider != "process" {
-		return fmt.Errorf("latency works on node addresses on this host: provider %s is not supported", c.State.Provider)
+	if c.State.Provider != "process" && c.State.Provider != "docker" {
+		return fmt.Errorf("latency acts on the nodes' network from this host: provider %s is not supported", c.State.Provider)
 	}
 	return netfault.LatencyAvailable()
 }
@@ -91,11 +82,7 @@ func (Latency) Available(c *cluster.Cluster) error {
 func (f Latency) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
 	var undos []func() error
 	for _, n := range nodes {
-		ep, err := endpoint(c, n)
-		if err != nil {
-			return nil, err
-		}
-		undo, err := netfault.LatencyNode(ctx, ep, f.Delay, f.Jitter, f.Loss)
+		undo, err := f.slow(ctx, c, n)
 		if err != nil {
 			for _, u := range undos {
 				u()
@@ -111,6 +98,68 @@ func (f Latency) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluste
 		}
 		return nodes, errors.Join(errs...)
 	}, nil
+}
+
+// partitionNode cuts n off from every other node: inside its own network
+// stack when it has one (a container), else by address and cgroup on this
+// host's loopback.
+func partitionNode(ctx context.Context, c *cluster.Cluster, n *cluster.Node) (func() error, error) {
+	ns, err := c.NetNS(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if ns != "" {
+		node, err := netip.ParseAddr(n.IP)
+		if err != nil {
+			return nil, fmt.Errorf("address of %s: %w", n.Name, err)
+		}
+		var peers []netip.Addr
+		for _, p := range c.State.Nodes {
+			if p.Name != n.Name {
+				a, err := netip.ParseAddr(p.IP)
+				if err != nil {
+					return nil, fmt.Errorf("address of %s: %w", p.Name, err)
+				}
+				peers = append(peers, a)
+			}
+		}
+		return netfault.PartitionIn(ctx, ns, node, peers)
+	}
+	ep, err := endpoint(c, n)
+	if err != nil {
+		return nil, err
+	}
+	var peers []netfault.Endpoint
+	for _, p := range c.State.Nodes {
+		if p.Name != n.Name {
+			pe, err := endpoint(c, p)
+			if err != nil {
+				return nil, err
+			}
+			peers = append(peers, pe)
+		}
+	}
+	return netfault.PartitionNodes(ctx, ep, peers)
+}
+
+// slow delays what n sends, in its own network stack when it has one.
+func (f Latency) slow(ctx context.Context, c *cluster.Cluster, n *cluster.Node) (func() error, error) {
+	ns, err := c.NetNS(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	if ns != "" {
+		node, err := netip.ParseAddr(n.IP)
+		if err != nil {
+			return nil, fmt.Errorf("address of %s: %w", n.Name, err)
+		}
+		return netfault.LatencyIn(ctx, ns, node, f.Delay, f.Jitter, f.Loss)
+	}
+	ep, err := endpoint(c, n)
+	if err != nil {
+		return nil, err
+	}
+	return netfault.LatencyNode(ctx, ep, f.Delay, f.Jitter, f.Loss)
 }
 
 // endpoint is n as the firewall matches it: its address and its cgroup.

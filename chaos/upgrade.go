@@ -56,7 +56,7 @@ type Upgrade struct {
 func (Upgrade) Kind() string { return "upgrade" }
 
 func (f Upgrade) Available(c *cluster.Cluster) error {
-	if c.State.Provider != "" && c.State.Provider != "process" {
+	if c.State.Provider == "external" {
 		return fmt.Errorf("upgrade swaps each node's binary: provider %s is not supported", c.State.Provider)
 	}
 	_, _, err := f.target(context.Background(), c)

@@ -123,7 +123,7 @@ func (c *Cluster) waitAPI(ctx context.Context, n *Node, timeout time.Duration) e
 			return nil
 		}
 		if !c.provider.Alive(ctx, c, n) {
-			return fmt.Errorf("%s exited during start-up; end of %s:\n%s", n.Name, c.LogFile(n.Name), tail(c.LogFile(n.Name), 8))
+			return fmt.Errorf("%s exited during start-up; end of %s:\n%s", n.Name, c.LogFile(n.Name), c.logTail(ctx, n, 8))
 		}
 		select {
 		case <-ctx.Done():
@@ -134,6 +134,17 @@ func (c *Cluster) waitAPI(ctx context.Context, n *Node, timeout time.Duration) e
 		case <-time.After(25 * time.Millisecond):
 		}
 	}
+}
+
+// logTail is the end of n's log, for error messages; a provider may add
+// what its server printed before it opened the log.
+func (c *Cluster) logTail(ctx context.Context, n *Node, lines int) string {
+	if p, ok := c.provider.(interface {
+		logTail(context.Context, *Cluster, *Node, int) string
+	}); ok {
+		return p.logTail(ctx, c, n, lines)
+	}
+	return tail(c.LogFile(n.Name), lines)
 }
 
 // tail returns the last n lines of a file, for error messages.

@@ -88,7 +88,14 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("node niceness %d: must be 0-19", s.NodeNice)
 	}
 	if s.Subnet < 0 || s.Subnet > 255 {
-		return fmt.Errorf("subnet %d: must be 0-255 (the third octet of 127.0.X.Y)", s.Subnet)
+		return fmt.Errorf("subnet %d: must be 0-255 (the third octet of 127.0.X.Y, or of 10.213.X.Y for docker)", s.Subnet)
+	}
+	switch s.Provider {
+	case "", "process", "docker":
+	case "external":
+		return fmt.Errorf("--provider external: not implemented yet (process, docker)")
+	default:
+		return fmt.Errorf("--provider %q: unknown (process, docker)", s.Provider)
 	}
 	if s.Zones < 1 {
 		return fmt.Errorf("--zones %d: need at least one zone", s.Zones)
@@ -120,16 +127,34 @@ type Provider interface {
 	Signal(ctx context.Context, c *Cluster, n *Node, sig syscall.Signal) error
 	// Alive reports whether n's server is running (a paused one is).
 	Alive(ctx context.Context, c *Cluster, n *Node) bool
-	// Teardown removes what Prepare made.
+	// Paused reports whether n's server is frozen (SIGSTOP, docker pause).
+	Paused(ctx context.Context, c *Cluster, n *Node) bool
+	// Discard removes what Start made for n (its container) once its
+	// instance is gone for good; n is not running.
+	Discard(ctx context.Context, c *Cluster, n *Node) error
+	// Teardown removes what Prepare made, and anything of the cluster's
+	// that Discard did not get to.
 	Teardown(ctx context.Context, c *Cluster) error
+
+	// paths says where n's server finds its files.
+	paths(c *Cluster, n *Node) nodePaths
+}
+
+// nodePaths are a node's files as its server sees them.
+type nodePaths struct {
+	Cert, Key, CA string
+	Data          string // raft (or the seal's file storage) directory
+	Log           string // log_file; "" logs to standard error only
 }
 
 func newProvider(name string) (Provider, error) {
 	switch name {
 	case "", "process":
 		return processProvider{}, nil
-	case "docker", "external":
-		return nil, fmt.Errorf("provider %q is not implemented yet: use --provider process", name)
+	case "docker":
+		return dockerProvider{}, nil
+	case "external":
+		return nil, fmt.Errorf("provider %q is not implemented yet: use --provider process or docker", name)
 	default:
 		return nil, fmt.Errorf("unknown provider %q (process, docker, external)", name)
 	}
@@ -239,10 +264,17 @@ func VaultVersion(ctx context.Context, bin string) (string, error) {
 	return string(m[1]), nil
 }
 
-// maxNodeIndex bounds node addresses to 127.0.0.11-250.
+// maxNodeIndex bounds node addresses to x.x.x.11-250.
 const maxNodeIndex = 240
 
-// ipFor is node i's loopback address: the seal is .10, node1 .11, …
-func ipFor(subnet, i int) string { return fmt.Sprintf("127.0.%d.%d", subnet, 10+i) }
+// ipFor is node i's address: the seal is .10, node1 .11, … on loopback
+// (127.0.SUBNET.0/24) for processes, on the cluster's private network for
+// containers.
+func ipFor(spec Spec, i int) string {
+	if spec.Provider == "docker" {
+		return dockerIP(spec.Subnet, i)
+	}
+	return fmt.Sprintf("127.0.%d.%d", spec.Subnet, 10+i)
+}
 
 func zoneFor(i, zones int) string { return fmt.Sprintf("zone-%c", 'a'+(i-1)%zones) }

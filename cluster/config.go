@@ -19,6 +19,9 @@ ui            = false
 disable_mlock = true
 cluster_name  = "vaultstorm"
 log_level     = "info"
+{{- with .Log}}
+log_file      = {{q .}}
+{{- end}}
 api_addr      = {{q .Node.APIAddr}}
 cluster_addr  = {{q .Node.ClusterAddr}}
 
@@ -33,7 +36,7 @@ listener "tcp" {
 }
 
 storage "raft" {
-  path                   = {{q .Node.Array.Mount}}
+  path                   = {{q .Data}}
   node_id                = {{q .Node.NodeID}}
   performance_multiplier = {{.PerfMultiplier}}
   autopilot_reconcile_interval = "{{.Reconcile}}"
@@ -67,6 +70,9 @@ var sealConfig = template.Must(template.New("seal").Funcs(template.FuncMap{"q": 
 ui            = false
 disable_mlock = true
 log_level     = "info"
+{{- with .Log}}
+log_file      = {{q .}}
+{{- end}}
 api_addr      = {{q .Node.APIAddr}}
 
 listener "tcp" {
@@ -76,20 +82,22 @@ listener "tcp" {
 }
 
 storage "file" {
-  path = {{q .Node.Array.Mount}}
+  path = {{q .Data}}
 }
 `))
 
 // writeConfig renders n's configuration file (0600: it holds the seal token).
 func (c *Cluster) writeConfig(n *Node) error {
-	tlsDir := c.TLSDir()
+	paths := c.provider.paths(c, n)
 	data := map[string]any{
 		"Node":           n,
 		"APIPort":        APIPort,
 		"ClusterPort":    ClusterPort,
-		"Cert":           pki.CertFile(tlsDir, n.Name),
-		"Key":            pki.KeyFile(tlsDir, n.Name),
-		"CA":             pki.CAFile(tlsDir),
+		"Cert":           paths.Cert,
+		"Key":            paths.Key,
+		"CA":             paths.CA,
+		"Data":           paths.Data,
+		"Log":            paths.Log,
 		"PerfMultiplier": c.State.Spec.PerformanceMultiplier,
 		"Reconcile":      c.State.Spec.AutopilotReconcile,
 		"Update":         c.State.Spec.AutopilotUpdate,

@@ -30,6 +30,10 @@ func (c *Cluster) Down(ctx context.Context) error {
 			}
 		}
 	}
+	// Containers go before the arrays they bind-mount.
+	if err := c.provider.Teardown(ctx, c); err != nil {
+		errs = append(errs, err)
+	}
 	for _, n := range c.all() {
 		if err := n.Array.Destroy(); err != nil {
 			errs = append(errs, fmt.Errorf("storage of %s: %w", n.Name, err))
@@ -43,9 +47,6 @@ func (c *Cluster) Down(ctx context.Context) error {
 		}
 	}
 	if err := c.removeCgroups(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := c.provider.Teardown(ctx, c); err != nil {
 		errs = append(errs, err)
 	}
 	for _, f := range cleaners {

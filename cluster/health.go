@@ -39,6 +39,7 @@ type NodeStatus struct {
 	APIAddr    string        `json:"api_addr"`
 	Zone       string        `json:"zone,omitempty"`
 	PID        int           `json:"pid"`
+	Container  string        `json:"container,omitempty"` // docker: the container's short ID
 	Generation int           `json:"generation"`
 	State      string        `json:"state"`
 	Voter      bool          `json:"voter"`
@@ -72,7 +73,7 @@ func (c *Cluster) Status(ctx context.Context) (*Status, error) {
 	var wg sync.WaitGroup
 	for i, n := range c.State.Nodes {
 		st.Nodes[i] = NodeStatus{
-			Name: n.Name, NodeID: n.NodeID, APIAddr: n.APIAddr(), Zone: n.Zone, PID: n.PID, Generation: n.Generation,
+			Name: n.Name, NodeID: n.NodeID, APIAddr: n.APIAddr(), Zone: n.Zone, PID: n.PID, Container: short(n.ContainerID), Generation: n.Generation,
 			Storage: StorageStatus{Kind: n.Array.Kind, Devices: len(n.Array.Devices), Mount: n.Array.Mount},
 		}
 		wg.Add(1)
@@ -115,7 +116,7 @@ func (c *Cluster) nodeState(ctx context.Context, n *Node) (string, string) {
 	if !c.provider.Alive(ctx, c, n) {
 		return StateDown, ""
 	}
-	if isStopped(n) {
+	if c.provider.Paused(ctx, c, n) {
 		return StatePaused, ""
 	}
 	cl, err := c.clients.get(n)
@@ -140,21 +141,12 @@ func HealthState(h *api.HealthResponse, err error) string {
 	return (&watch.Health{Initialized: h.Initialized, Sealed: h.Sealed, Standby: h.Standby, Version: h.Version}).State(err)
 }
 
-// isStopped reports whether n's process is stopped by SIGSTOP.
-func isStopped(n *Node) bool {
-	if n.PID <= 0 {
-		return false
-	}
-	_, state := procStat(n.PID)
-	return state == "T"
-}
-
 // autopilot reads sys/storage/raft/autopilot/state from the first node
 // that answers (standbys forward it to the active node).
 func (c *Cluster) autopilot(ctx context.Context) (*api.AutopilotState, error) {
 	var errs []string
 	for _, n := range c.State.Nodes {
-		if !c.provider.Alive(ctx, c, n) || isStopped(n) {
+		if !c.provider.Alive(ctx, c, n) || c.provider.Paused(ctx, c, n) {
 			continue
 		}
 		cl, err := c.clients.get(n)
@@ -211,7 +203,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context, want int, timeout time.Durati
 		}
 		for _, n := range c.State.Nodes {
 			if n.PID > 0 && !c.provider.Alive(ctx, c, n) {
-				return fmt.Errorf("%s exited; end of %s:\n%s", n.Name, c.LogFile(n.Name), tail(c.LogFile(n.Name), 8))
+				return fmt.Errorf("%s exited; end of %s:\n%s", n.Name, c.LogFile(n.Name), c.logTail(ctx, n, 8))
 			}
 		}
 		select {

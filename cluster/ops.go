@@ -85,6 +85,10 @@ func (c *Cluster) Gone(ctx context.Context, n *Node) error {
 			return err
 		}
 	}
+	// The instance goes before its disks: a container holds its bind mount.
+	if err := c.provider.Discard(ctx, c, n); err != nil {
+		return err
+	}
 	if n.Array.Mount != "" {
 		return c.DestroyDisk(n)
 	}
@@ -145,10 +149,10 @@ func (c *Cluster) newNode(zone string) (*Node, error) {
 	}
 	idx++
 	if idx > maxNodeIndex {
-		return nil, fmt.Errorf("no free node address left (127.0.0.11-%d used)", 10+maxNodeIndex)
+		return nil, fmt.Errorf("no free node address left (.11-.%d used)", 10+maxNodeIndex)
 	}
 	name := fmt.Sprintf("node%d", idx)
-	n := &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(c.State.Spec.Subnet, idx), Zone: zone}
+	n := &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(c.State.Spec, idx), Zone: zone}
 	inputs, err := c.pkiInputs()
 	if err != nil {
 		return nil, err
@@ -234,6 +238,15 @@ func (c *Cluster) RecoverQuorum(ctx context.Context) ([]*Node, error) {
 		if err := os.WriteFile(filepath.Join(dir, "peers.json"), b, 0o600); err != nil {
 			return nil, fmt.Errorf("peers.json for %s: %w", n.Name, err)
 		}
+		// Vault runs as another user in a container, and must be able to
+		// read and then remove the file.
+		if p, ok := c.provider.(interface{ chownForNode(string) error }); ok {
+			for _, f := range []string{dir, filepath.Join(dir, "peers.json")} {
+				if err := p.chownForNode(f); err != nil {
+					return nil, fmt.Errorf("peers.json for %s: %w", n.Name, err)
+				}
+			}
+		}
 	}
 	for _, n := range surv {
 		if err := c.Start(ctx, n); err != nil {
@@ -243,4 +256,16 @@ func (c *Cluster) RecoverQuorum(ctx context.Context) ([]*Node, error) {
 	// The lost nodes are out of the configuration now; nothing is left for
 	// autopilot to remove.
 	return surv, nil
+}
+
+// NetNS is the network namespace of n's server when it is a host of its
+// own (a container): network faults on it act there. "" when n shares
+// this host's network (a process on a loopback address).
+func (c *Cluster) NetNS(ctx context.Context, n *Node) (string, error) {
+	if p, ok := c.provider.(interface {
+		netNS(context.Context, *Cluster, *Node) (string, error)
+	}); ok {
+		return p.netNS(ctx, c, n)
+	}
+	return "", nil
 }

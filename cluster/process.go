@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vaultstorm/vaultstorm/cluster/pki"
 )
 
 // processProvider runs each node as a local `vault server` process on its
@@ -21,6 +23,22 @@ func (processProvider) Name() string { return "process" }
 func (processProvider) Prepare(ctx context.Context, c *Cluster) error { return nil }
 
 func (processProvider) Teardown(ctx context.Context, c *Cluster) error { return nil }
+
+func (processProvider) Discard(ctx context.Context, c *Cluster, n *Node) error { return nil }
+
+// Paused reports whether n's process is stopped by SIGSTOP.
+func (processProvider) Paused(ctx context.Context, c *Cluster, n *Node) bool {
+	if n.PID <= 0 {
+		return false
+	}
+	_, state := procStat(n.PID)
+	return state == "T"
+}
+
+func (processProvider) paths(c *Cluster, n *Node) nodePaths {
+	tls := c.TLSDir()
+	return nodePaths{Cert: pki.CertFile(tls, n.Name), Key: pki.KeyFile(tls, n.Name), CA: pki.CAFile(tls), Data: n.Array.Mount}
+}
 
 func (processProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	if alive(n) {

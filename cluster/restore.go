@@ -197,7 +197,7 @@ func (c *Cluster) waitRestored(ctx context.Context, n *Node) error {
 		switch {
 		case st == StateSealed:
 			return fmt.Errorf("%s sealed itself after the restore: it could not decrypt the snapshot's keys (was the snapshot taken under another transit key?); end of %s:\n%s",
-				n.Name, c.LogFile(n.Name), tail(c.LogFile(n.Name), 8))
+				n.Name, c.LogFile(n.Name), c.logTail(ctx, n, 8))
 		case st == StateLeader:
 			if _, err := cl.Auth().Token().LookupSelfWithContext(ctx); err == nil {
 				return nil

@@ -88,6 +88,8 @@ type State struct {
 	// SealKey is the transit key the nodes' seal uses; "" is the one the
 	// seal Vault was set up with (see UseNewSealKey).
 	SealKey string `json:"seal_key,omitempty"`
+	// DockerNetwork is the docker provider's network for the cluster.
+	DockerNetwork string `json:"docker_network,omitempty"`
 }
 
 // stateFile guards writes of state.json within one process; the file is

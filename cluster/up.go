@@ -89,8 +89,11 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 		return nil, err
 	}
 	bin, _ := filepath.Abs(o.VaultBin)
-	for i := 0; i <= spec.Nodes; i++ {
-		addr := net.JoinHostPort(ipFor(spec.Subnet, i), fmt.Sprint(APIPort))
+	// Loopback addresses in use answer; a docker subnet in use is refused
+	// when the network is created (and before it exists, its addresses
+	// route off this host, where no probe may go).
+	for i := 0; i <= spec.Nodes && spec.Provider != "docker"; i++ {
+		addr := net.JoinHostPort(ipFor(spec, i), fmt.Sprint(APIPort))
 		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			conn.Close()
 			return nil, fmt.Errorf("%s is already in use: another cluster is up (vaultstorm down --dir DIR), or use --subnet to pick other addresses", addr)
@@ -110,10 +113,10 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 		},
 	}
 	c.clients = newClients(c)
-	c.State.Seal = &Node{Name: "seal", Role: RoleSeal, NodeID: "seal", IP: ipFor(spec.Subnet, 0)}
+	c.State.Seal = &Node{Name: "seal", Role: RoleSeal, NodeID: "seal", IP: ipFor(spec, 0)}
 	for i := 1; i <= spec.Nodes; i++ {
 		name := fmt.Sprintf("node%d", i)
-		c.State.Nodes = append(c.State.Nodes, &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(spec.Subnet, i), Zone: zoneFor(i, spec.Zones), Generation: 1})
+		c.State.Nodes = append(c.State.Nodes, &Node{Name: name, Role: RoleVoter, NodeID: name, IP: ipFor(spec, i), Zone: zoneFor(i, spec.Zones), Generation: 1})
 	}
 	if err := c.Save(); err != nil {
 		return nil, err

@@ -96,7 +96,7 @@ func (c *Cluster) StepDown(ctx context.Context, n *Node) error {
 // older binary. Once every node runs bin it becomes the cluster's binary:
 // nodes launched later (replacements) run it too; the seal keeps its own.
 func (c *Cluster) UpgradeNode(ctx context.Context, n *Node, bin string, timeout time.Duration) error {
-	if c.State.Provider != "" && c.State.Provider != "process" {
+	if c.State.Provider == "external" {
 		return fmt.Errorf("upgrade of %s: provider %s cannot swap a node's binary", n.Name, c.State.Provider)
 	}
 	if abs, err := filepath.Abs(bin); err == nil {
@@ -193,7 +193,7 @@ func (c *Cluster) waitUpgraded(ctx context.Context, n *Node, version string) err
 			}
 		}
 		if !c.provider.Alive(ctx, c, n) {
-			return fmt.Errorf("%s exited; end of %s:\n%s", n.Name, c.LogFile(n.Name), tail(c.LogFile(n.Name), 8))
+			return fmt.Errorf("%s exited; end of %s:\n%s", n.Name, c.LogFile(n.Name), c.logTail(ctx, n, 8))
 		}
 		select {
 		case <-ctx.Done():

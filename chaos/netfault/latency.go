@@ -32,17 +32,8 @@ func latency(ctx context.Context, ep Endpoint, delay, jitter time.Duration, loss
 	if err := checkLoopback("node", node); err != nil {
 		return nil, err
 	}
-	switch {
-	case delay < 0 || jitter < 0:
-		return nil, fmt.Errorf("latency: delay %s and jitter %s must not be negative", delay, jitter)
-	case jitter > delay:
-		return nil, fmt.Errorf("latency: jitter %s exceeds delay %s", jitter, delay)
-	case delay > time.Minute:
-		return nil, fmt.Errorf("latency: delay %s is over 1m", delay)
-	case math.IsNaN(lossPct) || lossPct < 0 || lossPct > 100:
-		return nil, fmt.Errorf("latency: loss %g%% is not a percentage", lossPct)
-	case delay == 0 && lossPct == 0:
-		return nil, errors.New("latency: nothing to do (no delay, no loss)")
+	if err := checkLatency(delay, jitter, lossPct); err != nil {
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -66,15 +57,7 @@ func latency(ctx context.Context, ep Endpoint, delay, jitter time.Duration, loss
 	// the first matcher is queued (a final verdict) before the second
 	// could count it again.
 	for _, from := range ep.from() {
-		match := concat(oifLo(), from)
-		if lossPct > 0 {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match, lossExprs(lossPct),
-				[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}})})
-		}
-		if q != nil {
-			c.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: concat(match,
-				[]expr.Any{&expr.Counter{}, nfqueueTarget(q.num)})})
-		}
+		addLatencyRules(c, ch, concat(oifLo(), from), lossPct, q)
 	}
 	if err := c.Flush(); err != nil {
 		if q != nil {
@@ -89,6 +72,35 @@ func latency(ctx context.Context, ep Endpoint, delay, jitter time.Duration, loss
 		}
 		return err
 	}), nil
+}
+
+// addLatencyRules queues the rules that drop lossPct percent of the
+// packets match selects and hold the rest in q (nil: no delay).
+func addLatencyRules(c *nftables.Conn, ch *nftables.Chain, match []expr.Any, lossPct float64, q *nfQueue) {
+	if lossPct > 0 {
+		c.AddRule(&nftables.Rule{Table: ch.Table, Chain: ch, Exprs: concat(match, lossExprs(lossPct),
+			[]expr.Any{&expr.Counter{}, &expr.Verdict{Kind: expr.VerdictDrop}})})
+	}
+	if q != nil {
+		c.AddRule(&nftables.Rule{Table: ch.Table, Chain: ch, Exprs: concat(match,
+			[]expr.Any{&expr.Counter{}, nfqueueTarget(q.num)})})
+	}
+}
+
+func checkLatency(delay, jitter time.Duration, lossPct float64) error {
+	switch {
+	case delay < 0 || jitter < 0:
+		return fmt.Errorf("latency: delay %s and jitter %s must not be negative", delay, jitter)
+	case jitter > delay:
+		return fmt.Errorf("latency: jitter %s exceeds delay %s", jitter, delay)
+	case delay > time.Minute:
+		return fmt.Errorf("latency: delay %s is over 1m", delay)
+	case math.IsNaN(lossPct) || lossPct < 0 || lossPct > 100:
+		return fmt.Errorf("latency: loss %g%% is not a percentage", lossPct)
+	case delay == 0 && lossPct == 0:
+		return errors.New("latency: nothing to do (no delay, no loss)")
+	}
+	return nil
 }
 
 // lossExprs matches lossPct percent of packets, in hundredths of a percent:

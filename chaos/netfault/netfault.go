@@ -89,8 +89,20 @@ func checkLoopback(what string, a netip.Addr) error {
 	return nil
 }
 
-func newConn() (*nftables.Conn, error) {
-	c, err := nftables.New()
+func newConn() (*nftables.Conn, error) { return newConnIn(hostNS) }
+
+// hostNS stands for this process's own network namespace where a
+// namespace file descriptor is expected.
+const hostNS = -1
+
+// newConnIn talks to nftables in the network namespace nsFD (hostNS: this
+// process's own).
+func newConnIn(nsFD int) (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if nsFD != hostNS {
+		opts = append(opts, nftables.WithNetNSFd(nsFD))
+	}
+	c, err := nftables.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("open nftables netlink socket: %w", explainErr(err))
 	}
@@ -157,8 +169,10 @@ func addChain(c *nftables.Conn, name string) *nftables.Chain {
 
 // deleteChain removes one fault's chain. A chain already gone (healed
 // twice, or Cleanup ran first) is not an error.
-func deleteChain(name string) error {
-	c, err := newConn()
+func deleteChain(name string) error { return deleteChainIn(hostNS, name) }
+
+func deleteChainIn(nsFD int, name string) error {
+	c, err := newConnIn(nsFD)
 	if err != nil {
 		return err
 	}

@@ -98,7 +98,17 @@ const queueBase = 0x5653 // "VS"
 
 // openQueue binds a free queue number and starts the reader and releaser.
 func openQueue(delay, jitter time.Duration) (*nfQueue, error) {
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, nil)
+	return openQueueIn(hostNS, delay, jitter)
+}
+
+// openQueueIn binds the queue in network namespace nsFD: a queue receives
+// only the packets of the namespace its socket was made in.
+func openQueueIn(nsFD int, delay, jitter time.Duration) (*nfQueue, error) {
+	var cfg *netlink.Config
+	if nsFD != hostNS {
+		cfg = &netlink.Config{NetNS: nsFD}
+	}
+	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open nfnetlink socket: %w", explainErr(err))
 	}

@@ -95,7 +95,7 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f := cmd.Flags()
 	f.StringVar(vaultBin, "vault-bin", defaultVaultBin(), "Vault binary to run (default: bin/vault from `make vault`; env VAULTSTORM_VAULT_BIN)")
 	f.IntVar(&spec.Nodes, "nodes", spec.Nodes, "raft voters (odd: 1, 3, 5, 7, 9)")
-	f.StringVar(&spec.Provider, "provider", spec.Provider, "where nodes run: process (local vault processes on 127.0.0.11…)")
+	f.StringVar(&spec.Provider, "provider", spec.Provider, "where nodes run: process (local vault processes on 127.0.SUBNET.11…) or docker (a container per node on a private network 10.213.SUBNET.0/24, image built locally from the static Vault binary; needs the Docker engine)")
 	f.StringVar(storageKind, "storage", "raid0", "data disk per node: raid0 (md if the kernel has it, else btrfs raid0, over loop devices; needs root) or dir (plain folder)")
 	f.IntVar(&spec.Disks, "disks", spec.Disks, "RAID0 members per node")
 	f.StringVar(diskSize, "disk-size", "256MiB", "size of each RAID0 member (sparse), e.g. 256MiB, 1GiB")
@@ -105,7 +105,7 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f.DurationVar(&spec.DeadServerThreshold, "dead-server-threshold", spec.DeadServerThreshold, "autopilot removes a peer unreachable this long (Vault's minimum is 1m)")
 	f.DurationVar(&spec.AutopilotReconcile, "autopilot-reconcile-interval", spec.AutopilotReconcile, "how often autopilot promotes and removes servers (Vault's default is 10s)")
 	f.DurationVar(&spec.AutopilotUpdate, "autopilot-update-interval", spec.AutopilotUpdate, "how often autopilot refreshes its view of the servers (Vault's default is 2s)")
-	f.IntVar(&spec.Subnet, "subnet", spec.Subnet, "third octet of the loopback addresses: nodes listen on 127.0.SUBNET.11…")
+	f.IntVar(&spec.Subnet, "subnet", spec.Subnet, "third octet of the nodes' addresses: 127.0.SUBNET.11… (process) or 10.213.SUBNET.11… (docker), so that clusters can live side by side")
 	f.IntVar(&spec.NodeNice, "node-nice", spec.NodeNice, "scheduling niceness of the Vault nodes (0-19): above 0 they yield the CPU to the load generator and the watcher on this machine, as nodes on their own hosts would (0: same priority)")
 	f.StringVar(&spec.PKIDir, "pki-dir", "", "folder with ca-config.json, ca-csr.json, intermediate-ca-csr.json, vault-csr.json (default: the seed's, built in)")
 }
@@ -277,9 +277,17 @@ func statusCmd() *cobra.Command {
 
 func printStatus(st *cluster.Status) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "  NODE\tADDRESS\tZONE\tPID\tSTATE\tVOTER\tSTORAGE\tMOUNT")
+	head, row := "  NODE\tADDRESS\tZONE\tPID\tSTATE\tVOTER\tSTORAGE\tMOUNT", "  %s\t%s\t%s\t%d\t%s\t%v\t%s x%d\t%s"
+	if st.Provider == "docker" {
+		head, row = head+"\tCONTAINER", row+"\t%s"
+	}
+	fmt.Fprintln(w, head)
 	for _, n := range st.Nodes {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%d\t%s\t%v\t%s x%d\t%s\n", n.Name, n.APIAddr, n.Zone, n.PID, n.State, n.Voter, n.Storage.Kind, n.Storage.Devices, n.Storage.Mount)
+		args := []any{n.Name, n.APIAddr, n.Zone, n.PID, n.State, n.Voter, n.Storage.Kind, n.Storage.Devices, n.Storage.Mount}
+		if st.Provider == "docker" {
+			args = append(args, n.Container)
+		}
+		fmt.Fprintf(w, row+"\n", args...)
 	}
 	w.Flush()
 }

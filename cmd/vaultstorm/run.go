@@ -28,6 +28,7 @@ func runCmd() *cobra.Command {
 	var out, vaultBin, vaultVersion string
 	var keep bool
 	var subnet, procs, repeat int
+	var provider string
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE",
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
@@ -92,6 +93,15 @@ latency.hgrm.`,
 				// scenario.hcl (as run) says which version ran.
 				sc.Cluster.VaultVersion, sc.Cluster.VaultBin = vaultVersion, ""
 			}
+			if cmd.Flags().Changed("provider") {
+				switch provider {
+				case scenarios.ProviderProcess, scenarios.ProviderDocker:
+				default:
+					return fmt.Errorf("--provider %q: want process or docker", provider)
+				}
+				// scenario.hcl (as run) says where it ran.
+				sc.Cluster.Provider = provider
+			}
 			repeated := cmd.Flags().Changed("repeat")
 			if repeat < 1 || repeat > 100 {
 				return fmt.Errorf("--repeat %d: want 1-100", repeat)
@@ -143,7 +153,8 @@ latency.hgrm.`,
 	f.Int64Var(&seed, "seed", 0, "seed for every random choice (targets, zones); default: the scenario's, else the clock")
 	f.StringVar(&out, "out", "", "run directory (default runs/<UTC time>-<scenario>); with --repeat the parent of RUN/1 … RUN/N")
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
-	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' loopback addresses (127.0.SUBNET.11…), to run beside another cluster")
+	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' addresses (127.0.SUBNET.11… for process, 10.213.SUBNET.11… for docker), to run beside another cluster")
+	f.StringVar(&provider, "provider", "", "where the nodes run, whatever the scenario names: process (local vault processes) or docker (a container per node on a private network)")
 	addProcsFlag(f, &procs)
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
 	f.StringVar(&vaultVersion, "vault-version", "", "run Vault release `VERSION` (e.g. 1.19.5), whatever the scenario names: bin/vault-VERSION next to the default binary, built by 'make vault VAULT_VERSION=VERSION'; excludes --vault-bin")

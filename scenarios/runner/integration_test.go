@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/scenarios"
@@ -24,9 +25,21 @@ const ciTimeScale = 0.1
 // TestShippedScenarios runs every built-in scenario against a real
 // cluster, checks its own expectations and the figures that define it,
 // and checks that nothing is left on the machine afterwards.
-func TestShippedScenarios(t *testing.T) {
+func TestShippedScenarios(t *testing.T) { shipped(t, scenarios.ProviderProcess) }
+
+// TestShippedScenariosDocker runs them all again with every node in a
+// container of its own (the docker provider), with the same checks.
+func TestShippedScenariosDocker(t *testing.T) { shipped(t, scenarios.ProviderDocker) }
+
+func shipped(t *testing.T, provider string) {
 	if testing.Short() {
 		t.Skip("integration test: real clusters")
+	}
+	if imagesBefore == nil {
+		imagesBefore = map[string]bool{}
+		for _, im := range dockerImages() {
+			imagesBefore[im] = true
+		}
 	}
 	bin := clustertest.VaultBin(t)
 	only := os.Getenv("VAULTSTORM_SCENARIOS") // e.g. "leader-kill,spot-reclaim" to run a few
@@ -42,6 +55,7 @@ func TestShippedScenarios(t *testing.T) {
 			if sc, err = sc.Scale(ciTimeScale); err != nil {
 				t.Fatal(err)
 			}
+			sc.Cluster.Provider = provider
 			// An INVALID run (the generator fell behind: this 2-core
 			// machine also runs the five nodes; one send 128ms late is enough)
 			// says nothing either way: it is measured again, at most three
@@ -322,6 +336,28 @@ func replaced(t *testing.T, out, lost string) bool {
 	return false
 }
 
+// imagesBefore are the Docker images the machine had before the first
+// run: the user's, not ours to judge.
+var imagesBefore map[string]bool
+
+// dockerImages lists every image, dangling build layers included, by
+// repository:tag (ID for untagged ones).
+func dockerImages() []string {
+	out, err := exec.Command("docker", "images", "-a", "--format", "{{.Repository}}:{{.Tag}}@{{.ID}}").Output()
+	if err != nil {
+		return nil
+	}
+	var ims []string
+	for _, l := range strings.Fields(string(out)) {
+		ref, id, _ := strings.Cut(l, "@")
+		if strings.HasPrefix(ref, "<none>") {
+			ref = id
+		}
+		ims = append(ims, ref)
+	}
+	return ims
+}
+
 // nothingLeft checks the machine holds nothing the run made: no cluster
 // directory, mount, loop device, firewall table or Vault process.
 func nothingLeft(t *testing.T, out string) {
@@ -339,6 +375,22 @@ func nothingLeft(t *testing.T, out string) {
 	}
 	if tables, err := exec.Command("nft", "list", "tables").Output(); err == nil && strings.Contains(string(tables), "vaultstorm") {
 		t.Errorf("nftables table vaultstorm left behind")
+	}
+	if _, err := exec.LookPath("docker"); err == nil {
+		// Containers and networks carry the cluster directory's label; the
+		// node image (vaultstorm-vault:DIGEST) is a cache and stays.
+		dir, _ := filepath.Abs(filepath.Join(out, "cluster"))
+		for _, what := range [][]string{{"ps", "-a"}, {"network", "ls"}} {
+			args := append(what, "-q", "--filter", "label="+cluster.LabelCluster+"="+dir)
+			if left, err := exec.Command("docker", args...).Output(); err != nil || strings.TrimSpace(string(left)) != "" {
+				t.Errorf("docker %s: left behind: %q (%v)", what[0], strings.TrimSpace(string(left)), err)
+			}
+		}
+		for _, im := range dockerImages() {
+			if !strings.HasPrefix(im, cluster.NodeImageRepo+":") && !imagesBefore[im] {
+				t.Errorf("docker image %s left behind (only the cached %s:* node images may stay)", im, cluster.NodeImageRepo)
+			}
+		}
 	}
 	ps, _ := exec.Command("ps", "-eo", "stat=,args=").Output()
 	for _, l := range strings.Split(string(ps), "\n") {
