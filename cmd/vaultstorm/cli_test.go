@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
@@ -322,5 +323,107 @@ func TestUserVaultEnv(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%s: run directory %s made anyway", c.name, out)
 		}
+	}
+}
+
+// TestDockerCLI drives the docker provider through the CLI: up (3 nodes),
+// status --json with container IDs, node pause/resume, down; then an up
+// SIGKILLed half-way, whose containers, network, arrays and loop devices
+// the next down must remove anyway, from its labels and state.json.
+func TestDockerCLI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real cluster in containers")
+	}
+	needRoot(t, "loop devices and the Docker engine")
+	vb := vaultBin(t)
+	dir := filepath.Join(t.TempDir(), "cluster")
+	t.Cleanup(func() { run(t, nil, "down", "--dir", dir) })
+	subnet := fmt.Sprint(60 + os.Getpid()%30)
+	r := run(t, nil, "up", "--dir", dir, "--vault-bin", vb, "--nodes", "3", "--provider", "docker", "--subnet", subnet)
+	if r.code != 0 {
+		t.Fatalf("up --provider docker: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, nil, "status", "--dir", dir, "--json")
+	var st struct {
+		Healthy  bool   `json:"healthy"`
+		Provider string `json:"provider"`
+		Nodes    []struct {
+			Name      string `json:"name"`
+			APIAddr   string `json:"api_addr"`
+			Container string `json:"container"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	if !st.Healthy || st.Provider != "docker" || len(st.Nodes) != 3 {
+		t.Errorf("status: healthy=%v provider=%q nodes=%d", st.Healthy, st.Provider, len(st.Nodes))
+	}
+	for _, n := range st.Nodes {
+		if n.Container == "" || !strings.HasPrefix(n.APIAddr, "https://10.213."+subnet+".") {
+			t.Errorf("status of %s: container %q, address %s", n.Name, n.Container, n.APIAddr)
+		}
+	}
+	if r = run(t, nil, "status", "--dir", dir); !strings.Contains(r.stdout, "CONTAINER") {
+		t.Errorf("status table has no CONTAINER column:\n%s", r.stdout)
+	}
+	if r = run(t, nil, "node", "pause", "node2", "--dir", dir); r.code != 0 {
+		t.Fatalf("node pause: exit %d: %s", r.code, r.stderr)
+	}
+	if out, _ := exec.Command("docker", "inspect", "-f", "{{.State.Status}}", st.Nodes[1].Container).Output(); strings.TrimSpace(string(out)) != "paused" {
+		t.Errorf("after node pause node2 its container is %q", strings.TrimSpace(string(out)))
+	}
+	if r = run(t, nil, "node", "resume", "node2", "--dir", dir); r.code != 0 {
+		t.Fatalf("node resume: exit %d: %s", r.code, r.stderr)
+	}
+	if r = run(t, nil, "down", "--dir", dir); r.code != 0 {
+		t.Fatalf("down: exit %d: %s", r.code, r.stderr)
+	}
+	dockerNothingLeft(t, dir)
+
+	// SIGKILL in the middle of up: after the first container exists.
+	cmd := exec.Command(binary, "up", "--dir", dir, "--vault-bin", vb, "--nodes", "3", "--provider", "docker", "--subnet", subnet)
+	cmd.Env = append(os.Environ(), "VAULT_ADDR=")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(dir)
+	for i := 0; i < 600; i++ {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+cluster.LabelCluster+"="+abs).Output()
+		if len(strings.Fields(string(out))) >= 2 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	if out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label="+cluster.LabelCluster+"="+abs).Output(); len(strings.Fields(string(out))) == 0 {
+		t.Fatalf("no container of the killed up to clean: the test did not test down")
+	}
+	if r = run(t, nil, "down", "--dir", dir); r.code != 0 {
+		t.Fatalf("down after a SIGKILLed up: exit %d: %s", r.code, r.stderr)
+	}
+	dockerNothingLeft(t, dir)
+}
+
+// dockerNothingLeft: no container or network with the cluster's label, no
+// mount or loop device under its directory, no directory.
+func dockerNothingLeft(t *testing.T, dir string) {
+	t.Helper()
+	abs, _ := filepath.Abs(dir)
+	for _, what := range [][]string{{"ps", "-a"}, {"network", "ls"}} {
+		out, err := exec.Command("docker", append(what, "-q", "--filter", "label="+cluster.LabelCluster+"="+abs)...).Output()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("docker %s: left %q (%v)", what[0], strings.TrimSpace(string(out)), err)
+		}
+	}
+	if b, _ := os.ReadFile("/proc/self/mounts"); strings.Contains(string(b), abs) {
+		t.Errorf("mounts under %s left", abs)
+	}
+	if out, _ := exec.Command("losetup", "--list", "--noheadings", "--output", "BACK-FILE").Output(); strings.Contains(string(out), abs) {
+		t.Errorf("loop devices under %s left:\n%s", abs, out)
+	}
+	if _, err := os.Stat(abs); err == nil {
+		t.Errorf("%s left", abs)
 	}
 }
