@@ -18,12 +18,22 @@ func init() {
 
 // Partition cuts each node off from every other node of the cluster, in
 // both directions, until Lift. The cut-off node keeps serving clients,
-// as a node behind a broken network link would.
-type Partition struct{}
+// as a node behind a broken network link would. Isolate cuts it off from
+// everyone, clients included: its container is disconnected from the
+// network (a dead NIC, an instance whose security group lost every rule).
+type Partition struct {
+	Isolate bool
+}
 
 func (Partition) Kind() string { return "partition" }
 
-func (Partition) Available(c *cluster.Cluster) error {
+func (f Partition) Available(c *cluster.Cluster) error {
+	if f.Isolate {
+		if c.State.Provider != "docker" {
+			return fmt.Errorf("partition with isolate = true disconnects the node's container from its network: provider %s has none (run it with --provider docker)", c.State.Provider)
+		}
+		return nil
+	}
 	switch c.State.Provider {
 	case "docker":
 		// Each node's own network stack; the kernel is this host's.
@@ -42,10 +52,16 @@ func (Partition) Available(c *cluster.Cluster) error {
 	return netfault.PartitionAvailable()
 }
 
-func (Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
+func (f Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*cluster.Node) (Lift, error) {
 	var heals []func() error
 	for _, n := range nodes {
-		heal, err := partitionNode(ctx, c, n)
+		var heal func() error
+		var err error
+		if f.Isolate {
+			heal, err = c.Isolate(ctx, n)
+		} else {
+			heal, err = partitionNode(ctx, c, n)
+		}
 		if err != nil {
 			for _, h := range heals {
 				h()

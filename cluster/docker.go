@@ -644,3 +644,37 @@ func buildNodeImage(ctx context.Context, bin []byte, digest string) error {
 	}
 	return nil
 }
+
+// isolate is `docker network disconnect`: the container keeps running with
+// no interface but lo. heal reconnects it with its address and DNS name;
+// Vault's listeners, bound to that address, serve again. heal runs on a
+// context of its own: it must happen even when the run was cancelled.
+func (dockerProvider) isolate(ctx context.Context, c *Cluster, n *Node) (func() error, error) {
+	api, err := dockerAPI(ctx)
+	if err != nil {
+		return nil, err
+	}
+	nw, id := c.State.DockerNetwork, n.ContainerID
+	ip, err := netip.ParseAddr(n.IP)
+	if err != nil {
+		return nil, fmt.Errorf("isolate %s: address %q: %w", n.Name, n.IP, err)
+	}
+	if _, err := api.NetworkDisconnect(ctx, nw, client.NetworkDisconnectOptions{Container: id, Force: true}); err != nil {
+		return nil, fmt.Errorf("isolate %s: disconnect from %s: %w", n.Name, nw, err)
+	}
+	var once sync.Once
+	var herr error
+	return func() error {
+		once.Do(func() {
+			hctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, herr = api.NetworkConnect(hctx, nw, client.NetworkConnectOptions{Container: id, EndpointConfig: &network.EndpointSettings{
+				IPAMConfig: &network.EndpointIPAMConfig{IPv4Address: ip}, Aliases: []string{n.Name},
+			}})
+			if herr != nil {
+				herr = fmt.Errorf("reconnect %s to %s: %w", n.Name, nw, herr)
+			}
+		})
+		return herr
+	}, nil
+}

@@ -132,6 +132,38 @@ func TestDockerCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("isolated leader: cut from everyone, clients too", func(t *testing.T) {
+		st := mustStatus(t, c)
+		old, _ := c.Node(st.Leader)
+		f := chaos.Partition{Isolate: true}
+		if err := f.Available(c); err != nil {
+			t.Fatal(err)
+		}
+		lift, err := f.Inject(ctx, c, []*cluster.Node{old})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut := time.Now()
+		nl := waitNewLeader(t, old, cut)
+		t.Logf("%s isolated: %s active after %s", old.Name, nl, time.Since(cut).Round(time.Millisecond))
+		oc, _ := c.Client(old)
+		hctx, hcancel := context.WithTimeout(ctx, 2*time.Second)
+		_, herr := oc.Sys().HealthWithContext(hctx)
+		hcancel()
+		if herr == nil {
+			t.Errorf("the isolated node still answers this host")
+		}
+		if _, err := lift(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WaitHealthy(ctx, 5, 2*time.Minute, nil); err != nil {
+			t.Fatalf("after reconnecting %s: %v", old.Name, err)
+		}
+		if ip := dockerInspect(t, old.ContainerID, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}"); ip != old.IP {
+			t.Errorf("%s reconnected on %q, want its address %s", old.Name, ip, old.IP)
+		}
+	})
+
 	t.Run("paused leader behaves like SIGSTOP", func(t *testing.T) {
 		st := mustStatus(t, c)
 		old, _ := c.Node(st.Leader)

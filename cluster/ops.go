@@ -269,3 +269,17 @@ func (c *Cluster) NetNS(ctx context.Context, n *Node) (string, error) {
 	}
 	return "", nil
 }
+
+// Isolate cuts n off from everyone, clients included, until heal: its
+// container leaves the cluster's network and heal connects it again on
+// the same address. Only a provider whose nodes have a network of their
+// own (docker) can.
+func (c *Cluster) Isolate(ctx context.Context, n *Node) (heal func() error, err error) {
+	p, ok := c.provider.(interface {
+		isolate(context.Context, *Cluster, *Node) (func() error, error)
+	})
+	if !ok {
+		return nil, fmt.Errorf("isolate %s: provider %s cannot disconnect a node from its network", n.Name, c.provider.Name())
+	}
+	return p.isolate(ctx, c, n)
+}

@@ -79,7 +79,7 @@ var (
 		KindSpotReclaim:    {"!at", "!target", "count", "notice", "replace", "replace_after"},
 		KindZoneOutage:     {"!at", "!zone", "replace", "replace_after"},
 		KindDiskLoss:       {"!at", "!target", "disk", "replace", "replace_after"},
-		KindPartition:      {"!at", "!target", "!duration"},
+		KindPartition:      {"!at", "!target", "!duration", "isolate"},
 		KindLatency:        {"!at", "!target", "delay", "jitter", "loss", "!duration"},
 		KindRollingRestart: {"!at", "wait_healthy", "leader_last", "timeout", "signal"},
 		KindRecoverQuorum:  {"!at", "timeout"},

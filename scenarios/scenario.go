@@ -336,6 +336,11 @@ type Fault struct {
 	// pause, partition, latency: how long the fault lasts.
 	Duration time.Duration `hcl:"duration,optional"`
 
+	// partition: cut the node off from everyone, clients included (its
+	// container disconnected from the network), not only from its peers.
+	// Containers only (provider = "docker").
+	Isolate bool `hcl:"isolate,optional"`
+
 	// latency: added one-way delay on packets the node sends, uniform jitter
 	// of ± Jitter, and the percentage of those packets dropped.
 	Delay  time.Duration `hcl:"delay,optional"`

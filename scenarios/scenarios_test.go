@@ -178,13 +178,19 @@ fault "zone_outage" {
   zone = "zone-c"
   replace = false
 }
+fault "partition" {
+  at = "3m"
+  target = "leader"
+  duration = "20s"
+  isolate = true
+}
 `
 	sc, err := Parse("f.hcl", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := sc.Faults
-	if len(f) != 4 {
+	if len(f) != 5 {
 		t.Fatalf("faults: %+v", f)
 	}
 	if f[0].Index != 1 || f[0].Target.Kind != TargetFollower || f[0].Count != 2 || !f[0].Restart || f[0].RestartAfter != 5*time.Second {
@@ -201,6 +207,9 @@ fault "zone_outage" {
 	}
 	if f[3].Zone != "zone-c" || f[3].Count != 1 || f[3].Replace {
 		t.Errorf("zone: %+v", f[3])
+	}
+	if !f[4].Isolate || f[4].Duration != 20*time.Second {
+		t.Errorf("partition isolate: %+v", f[4])
 	}
 	if sc.Load.Mix.String() != "read=60,write=30,delete=10" || sc.Load.ValueSize != 1024 || sc.Load.RampFrom != 10 || sc.Load.Tick != 5*time.Millisecond {
 		t.Errorf("load: %+v", sc.Load)

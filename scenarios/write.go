@@ -120,6 +120,9 @@ func (s *Scenario) HCL() []byte {
 		if has("duration") {
 			b.SetAttributeValue("duration", dur(ft.Duration))
 		}
+		if has("isolate") && ft.Isolate {
+			b.SetAttributeValue("isolate", cty.BoolVal(true))
+		}
 		if has("wait_healthy") {
 			b.SetAttributeValue("wait_healthy", cty.BoolVal(ft.WaitHealthy))
 			b.SetAttributeValue("leader_last", cty.BoolVal(ft.LeaderLast))

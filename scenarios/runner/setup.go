@@ -34,7 +34,7 @@ func (r *run) buildFaults() ([]chaos.Fault, error) {
 		case scenarios.KindRecoverQuorum:
 			cf = chaos.RecoverQuorum{}
 		case scenarios.KindPartition:
-			cf = chaos.Partition{}
+			cf = chaos.Partition{Isolate: f.Isolate}
 		case scenarios.KindTotalLoss:
 			cf = chaos.TotalLoss{}
 		case scenarios.KindRestore:
