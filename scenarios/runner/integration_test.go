@@ -185,6 +185,9 @@ var extra = map[string]func(t *testing.T, out string, s rundir.Summary){
 			r.BeforeSnapshot, r.InFlight, r.InFlightPresent, r.AfterSnapshot, r.AfterPresent, r.RPOWrites, r.RPOSeconds)
 		if len(r.Phases) != 5 || r.FirstWriteMs == nil || r.FirstReadMs == nil {
 			t.Errorf("restore phases %v, first write %v, first read %v: want all five phases and both served", r.Phases, r.FirstWriteMs, r.FirstReadMs)
+		} else if restored := r.Phases[2].Ms; *r.FirstWriteMs < restored || *r.FirstReadMs < restored {
+			// Nothing can serve the load's token before the snapshot is back.
+			t.Errorf("RTO write %v ms / read %v ms, before the restore call returned (%v ms): an answer from a node not yet dead counted", *r.FirstWriteMs, *r.FirstReadMs, restored)
 		}
 		// The RPO counted exactly: every write the ledger says was
 		// acknowledged after the snapshot's response and before the loss
@@ -340,10 +343,11 @@ func replaced(t *testing.T, out, lost string) bool {
 // run: the user's, not ours to judge.
 var imagesBefore map[string]bool
 
-// dockerImages lists every image, dangling build layers included, by
-// repository:tag (ID for untagged ones).
+// dockerImages lists the top-level images by repository:tag (ID for
+// untagged, dangling ones); the layers a cached image is built from are
+// part of it, not listed.
 func dockerImages() []string {
-	out, err := exec.Command("docker", "images", "-a", "--format", "{{.Repository}}:{{.Tag}}@{{.ID}}").Output()
+	out, err := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}@{{.ID}}").Output()
 	if err != nil {
 		return nil
 	}

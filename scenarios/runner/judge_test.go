@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/scenarios"
 )
@@ -141,4 +142,38 @@ func TestPhaseByIntendedTime(t *testing.T) {
 	if !st[0].End.Equal(base.Add(10 * time.Second)) {
 		t.Errorf("before ends %v, want when during began", st[0].End)
 	}
+}
+
+// TestFirstServedAfterLossComplete: the RTO clock starts at the loss, but
+// only a request sent once every node is gone can show a recovery; one a
+// dying node still answered must not pass for one.
+func TestFirstServedAfterLossComplete(t *testing.T) {
+	loss := time.Date(2026, 12, 5, 22, 0, 0, 0, time.UTC)
+	done := loss.Add(800 * time.Millisecond)
+	at := func(ms int) time.Time { return loss.Add(time.Duration(ms) * time.Millisecond) }
+	outs := []checkers.Outcome{
+		{Seq: 1, Intended: at(-50), End: at(5), OK: true},     // before the loss
+		{Seq: 2, Intended: at(200), End: at(211), OK: true},   // a dying node answered
+		{Seq: 3, Intended: at(900), End: at(2000), OK: false}, // nothing there
+		{Seq: 4, Intended: at(20000), End: at(20030), OK: true},
+		{Seq: 5, Intended: at(20010), End: at(20020), OK: true}, // answered first
+	}
+	got := firstServed(outs, loss, done)
+	if got == nil || *got != 20020 {
+		t.Errorf("RTO %v ms, want 20020 (the first answer to a request sent after the loss was complete)", deref(got))
+	}
+	if got := firstServed(outs[:3], loss, done); got != nil {
+		t.Errorf("RTO %v ms with no success after the loss: want not measured (nil)", *got)
+	}
+	// No completion time known: the loss itself is the start.
+	if got := firstServed(outs, loss, time.Time{}); got == nil || *got != 211 {
+		t.Errorf("RTO %v ms without a completion time, want 211", deref(got))
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
