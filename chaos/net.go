@@ -124,36 +124,23 @@ func partitionNode(ctx context.Context, c *cluster.Cluster, n *cluster.Node) (fu
 	if err != nil {
 		return nil, err
 	}
-	if ns != "" {
-		node, err := netip.ParseAddr(n.IP)
-		if err != nil {
-			return nil, fmt.Errorf("address of %s: %w", n.Name, err)
-		}
-		var peers []netip.Addr
-		for _, p := range c.State.Nodes {
-			if p.Name != n.Name {
-				a, err := netip.ParseAddr(p.IP)
-				if err != nil {
-					return nil, fmt.Errorf("address of %s: %w", p.Name, err)
-				}
-				peers = append(peers, a)
-			}
-		}
-		return netfault.PartitionIn(ctx, ns, node, peers)
-	}
 	ep, err := endpoint(c, n)
 	if err != nil {
 		return nil, err
 	}
 	var peers []netfault.Endpoint
+	var addrs []netip.Addr
 	for _, p := range c.State.Nodes {
 		if p.Name != n.Name {
 			pe, err := endpoint(c, p)
 			if err != nil {
 				return nil, err
 			}
-			peers = append(peers, pe)
+			peers, addrs = append(peers, pe), append(addrs, pe.Addr)
 		}
+	}
+	if ns != "" {
+		return netfault.PartitionIn(ctx, ns, ep.Addr, addrs)
 	}
 	return netfault.PartitionNodes(ctx, ep, peers)
 }
@@ -164,16 +151,12 @@ func (f Latency) slow(ctx context.Context, c *cluster.Cluster, n *cluster.Node) 
 	if err != nil {
 		return nil, err
 	}
-	if ns != "" {
-		node, err := netip.ParseAddr(n.IP)
-		if err != nil {
-			return nil, fmt.Errorf("address of %s: %w", n.Name, err)
-		}
-		return netfault.LatencyIn(ctx, ns, node, f.Delay, f.Jitter, f.Loss)
-	}
 	ep, err := endpoint(c, n)
 	if err != nil {
 		return nil, err
+	}
+	if ns != "" {
+		return netfault.LatencyIn(ctx, ns, ep.Addr, f.Delay, f.Jitter, f.Loss)
 	}
 	return netfault.LatencyNode(ctx, ep, f.Delay, f.Jitter, f.Loss)
 }

@@ -105,12 +105,6 @@ func dockerAPI(ctx context.Context) (*testcontainers.DockerClient, error) {
 	return c, nil
 }
 
-// Available says whether the docker provider can run here.
-func DockerAvailable(ctx context.Context) error {
-	_, err := dockerAPI(ctx)
-	return err
-}
-
 func networkName(c *Cluster) string {
 	return fmt.Sprintf("vaultstorm-%d-%s", c.State.Spec.Subnet, shortHash(c.Dir))
 }

@@ -207,19 +207,8 @@ func partition(ctx context.Context, nodeEP Endpoint, peerEPs []Endpoint) (heal f
 	for i, p := range peerEPs {
 		peers[i] = p.Addr
 	}
-	if err := checkLoopback("node", node); err != nil {
+	if err := checkPartition(checkLoopback, node, peers); err != nil {
 		return nil, err
-	}
-	if len(peers) == 0 {
-		return nil, errors.New("partition: no peers to cut the node off from")
-	}
-	for _, p := range peers {
-		if err := checkLoopback("peer", p); err != nil {
-			return nil, err
-		}
-		if p == node {
-			return nil, fmt.Errorf("partition: node %v is in its own peer list", node)
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -248,6 +237,26 @@ func partition(ctx context.Context, nodeEP Endpoint, peerEPs []Endpoint) (heal f
 		return nil, fmt.Errorf("partition %v from %s: %w", node, addrList(peers), explainErr(err))
 	}
 	return onceErr(func() error { return deleteChain(name) }), nil
+}
+
+// checkPartition validates a partition's addresses with check (which
+// addresses a fault may touch) before anything is changed.
+func checkPartition(check func(string, netip.Addr) error, node netip.Addr, peers []netip.Addr) error {
+	if err := check("node", node); err != nil {
+		return err
+	}
+	if len(peers) == 0 {
+		return errors.New("partition: no peers to cut the node off from")
+	}
+	for _, p := range peers {
+		if err := check("peer", p); err != nil {
+			return err
+		}
+		if p == node {
+			return fmt.Errorf("partition: node %v is in its own peer list", node)
+		}
+	}
+	return nil
 }
 
 func addrList(as []netip.Addr) string {

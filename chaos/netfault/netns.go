@@ -61,19 +61,8 @@ func nsChain(c *nftables.Conn, name string, hook *nftables.ChainHook) *nftables.
 // load generator on the network's gateway) still reaches it: the
 // semantics of Partition, for a node that is a host of its own.
 func PartitionIn(ctx context.Context, nsPath string, node netip.Addr, peers []netip.Addr) (heal func() error, err error) {
-	if err := checkPrivate("node", node); err != nil {
+	if err := checkPartition(checkPrivate, node, peers); err != nil {
 		return nil, err
-	}
-	if len(peers) == 0 {
-		return nil, errors.New("partition: no peers to cut the node off from")
-	}
-	for _, p := range peers {
-		if err := checkPrivate("peer", p); err != nil {
-			return nil, err
-		}
-		if p == node {
-			return nil, fmt.Errorf("partition: node %v is in its own peer list", node)
-		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
