@@ -17,7 +17,7 @@ export VAULTSTORM_S3_BIN    ?= $(CURDIR)/$(BIN)/s3server
 export TESTCONTAINERS_RYUK_DISABLED   = true
 export TESTCONTAINERS_HOST_OVERRIDE   = 127.0.0.1
 
-.PHONY: all deps build vault vault-old s3 test test-unit bench lint clean
+.PHONY: bench-peer all deps build vault vault-old s3 test test-unit bench lint clean
 
 all: build vault
 
@@ -116,6 +116,12 @@ test-unit:
 
 bench: build vault
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+
+# vaultstorm beside hashicorp/vault-benchmark on one cluster, closed-loop
+# reads, RUNS turns each: VAULT_BENCHMARK=/path/to/vault-benchmark make
+# bench-peer (scripts/bench-peer.sh says how to build it and what it prints).
+bench-peer: build vault
+	scripts/bench-peer.sh
 
 lint:
 	$(GO) vet ./...

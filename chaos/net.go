@@ -57,9 +57,12 @@ func (f Partition) Inject(ctx context.Context, c *cluster.Cluster, nodes []*clus
 	for _, n := range nodes {
 		var heal func() error
 		var err error
-		if f.Isolate {
+		switch {
+		case c.External() != nil:
+			heal, err = partitionCommand(ctx, c, n)
+		case f.Isolate:
 			heal, err = c.Isolate(ctx, n)
-		} else {
+		default:
 			heal, err = partitionNode(ctx, c, n)
 		}
 		if err != nil {

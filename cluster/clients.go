@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/vaultstorm/vaultstorm/cluster/pki"
+	"github.com/vaultstorm/vaultstorm/internal/tlsconf"
 )
 
 // clients hands out one vault/api client per node, all verifying TLS
@@ -32,13 +31,13 @@ func newClients(c *Cluster) *clients { return &clients{c: c, m: map[string]*api.
 
 func (cs *clients) transport() (*http.Transport, error) {
 	cs.once.Do(func() {
-		pool, err := pki.RootPool(cs.c.TLSDir())
+		cfg, err := tlsconf.Client(cs.c.CAFile())
 		if err != nil {
 			cs.err = fmt.Errorf("load root CA: %w", err)
 			return
 		}
 		cs.tr = &http.Transport{
-			TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+			TLSClientConfig:     cfg,
 			DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
 			MaxIdleConnsPerHost: 8,
 			IdleConnTimeout:     30 * time.Second,
@@ -60,8 +59,11 @@ func (cs *clients) get(n *Node) (*api.Client, error) {
 		return nil, err
 	}
 	cfg := &api.Config{
-		Address:    n.APIAddr(),
-		HttpClient: &http.Client{Transport: tr, Timeout: 10 * time.Second},
+		Address: n.APIAddr(),
+		// No http.Client.Timeout: it would cap every request at 10 s
+		// whatever SetClientTimeout says (init needs longer); Timeout
+		// below bounds each request through its context instead.
+		HttpClient: &http.Client{Transport: tr},
 		MaxRetries: 0, // a probe reports what it saw; retries would hide it
 		Timeout:    10 * time.Second,
 	}
@@ -92,6 +94,9 @@ func (cs *clients) reset() {
 }
 
 func (c *Cluster) token(role string) (string, error) {
+	if c.ext != nil {
+		return c.ext.Token, nil // the inventory's: not necessarily root
+	}
 	f := RootTokenFile
 	if role == RoleSeal {
 		f = sealRootTokenFile

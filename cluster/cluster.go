@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vaultstorm/vaultstorm/cluster/external"
 	"github.com/vaultstorm/vaultstorm/cluster/storage"
 )
 
@@ -93,7 +94,7 @@ func (s Spec) Validate() error {
 	switch s.Provider {
 	case "", "process", "docker":
 	case "external":
-		return fmt.Errorf("--provider external: not implemented yet (process, docker)")
+		return fmt.Errorf("--provider external: there is nothing to stand up; describe the cluster in an inventory and use `vaultstorm run SCENARIO --inventory FILE` or `vaultstorm node ACTION NAME --inventory FILE` (process, docker)")
 	default:
 		return fmt.Errorf("--provider %q: unknown (process, docker)", s.Provider)
 	}
@@ -110,7 +111,11 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("server stabilization time %s: must be at least 1s", s.StabilizationTime)
 	}
 	if s.Storage != storage.Dir {
-		return storage.Spec{Kind: storage.BtrfsRAID0, Disks: s.Disks, Size: s.DiskSize}.Validate()
+		kind := s.Storage
+		if kind == "" {
+			kind = storage.BtrfsRAID0 // whichever RAID0 is picked, the same limits
+		}
+		return storage.Spec{Kind: kind, Disks: s.Disks, Size: s.DiskSize}.Validate()
 	}
 	return nil
 }
@@ -154,7 +159,7 @@ func newProvider(name string) (Provider, error) {
 	case "docker":
 		return dockerProvider{}, nil
 	case "external":
-		return nil, fmt.Errorf("provider %q is not implemented yet: use --provider process or docker", name)
+		return nil, fmt.Errorf("provider %q: an external cluster is attached from its inventory (cluster.Attach), not opened from a directory", name)
 	default:
 		return nil, fmt.Errorf("unknown provider %q (process, docker, external)", name)
 	}
@@ -167,6 +172,7 @@ type Cluster struct {
 	provider Provider
 	file     *stateFile
 	clients  *clients
+	ext      *external.Fleet // a fleet vaultstorm did not make (Attach)
 }
 
 // Progress is told when a bring-up stage starts and ends.
@@ -191,6 +197,9 @@ func Open(dir string) (*Cluster, error) {
 	st, err := loadState(abs)
 	if err != nil {
 		return nil, err
+	}
+	if st.Provider == ProviderExternal {
+		return nil, fmt.Errorf("%s records a run on a cluster vaultstorm did not make: there is nothing of it to act on from here (use `vaultstorm node ACTION NAME --inventory FILE`)", dir)
 	}
 	p, err := newProvider(st.Provider)
 	if err != nil {

@@ -143,7 +143,12 @@ func (c *Cluster) LogFile(name string) string { return filepath.Join(c.NodeDir(n
 func (c *Cluster) TLSDir() string { return filepath.Join(c.Dir, TLSDir) }
 
 // CAFile is the root CA certificate every client must verify against.
-func (c *Cluster) CAFile() string { return pki.CAFile(c.TLSDir()) }
+func (c *Cluster) CAFile() string {
+	if c.ext != nil {
+		return c.ext.Inv.CAFile
+	}
+	return pki.CAFile(c.TLSDir())
+}
 
 // TokenFile is the root token of the cluster under test (0600).
 func (c *Cluster) TokenFile() string { return c.secret(RootTokenFile) }

@@ -22,6 +22,10 @@ func RegisterCleaner(f Cleaner) { cleaners = append(cleaners, f) }
 // runs the registered cleaners and deletes the cluster directory. It keeps
 // going past errors and returns them all.
 func (c *Cluster) Down(ctx context.Context) error {
+	if c.ext != nil {
+		// Not ours to tear down: only the run's record of it goes.
+		return os.RemoveAll(c.Dir)
+	}
 	var errs []error
 	for _, n := range c.all() {
 		if c.provider.Alive(ctx, c, n) {

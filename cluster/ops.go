@@ -43,6 +43,9 @@ func (c *Cluster) signal(ctx context.Context, n *Node, sig syscall.Signal) error
 
 // Start starts a stopped or killed node on its existing data disk.
 func (c *Cluster) Start(ctx context.Context, n *Node) error {
+	if c.ext != nil {
+		return c.provider.Start(ctx, c, n)
+	}
 	if err := c.writeConfig(n); err != nil {
 		return err
 	}
@@ -109,6 +112,9 @@ func (c *Cluster) Provision(ctx context.Context, n *Node) error {
 // its disks destroyed, and dropped from the cluster's node list (it stays
 // in the raft configuration until autopilot removes the dead peer).
 func (c *Cluster) Lose(ctx context.Context, n *Node) error {
+	if c.ext != nil {
+		return c.loseExternal(ctx, n)
+	}
 	if err := c.Gone(ctx, n); err != nil {
 		return err
 	}
@@ -129,6 +135,9 @@ func (c *Cluster) Lose(ctx context.Context, n *Node) error {
 // joins through retry_join and auto-unseals; autopilot promotes it once
 // stable.
 func (c *Cluster) AddNode(ctx context.Context, zone string) (*Node, error) {
+	if c.ext != nil {
+		return c.awaitReplacement(ctx, zone)
+	}
 	n, err := c.newNode(zone)
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ type Node struct {
 	Role        string        `json:"role"`
 	NodeID      string        `json:"node_id"`
 	IP          string        `json:"ip"`
+	Addr        string        `json:"api_addr,omitempty"` // a node vaultstorm did not make: its API address as Vault gives it
 	Zone        string        `json:"zone,omitempty"`
 	Generation  int           `json:"generation"` // bumped by each replace
 	PID         int           `json:"pid,omitempty"`
@@ -58,7 +59,12 @@ type Node struct {
 }
 
 // APIAddr is the node's HTTPS API address.
-func (n *Node) APIAddr() string { return fmt.Sprintf("https://%s:%d", n.IP, APIPort) }
+func (n *Node) APIAddr() string {
+	if n.Addr != "" {
+		return n.Addr
+	}
+	return fmt.Sprintf("https://%s:%d", n.IP, APIPort)
+}
 
 // ClusterAddr is the node's raft/cluster address.
 func (n *Node) ClusterAddr() string { return fmt.Sprintf("https://%s:%d", n.IP, ClusterPort) }

@@ -165,7 +165,11 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		c.w = cc.watcher
 	} else {
 		// Health only: a token for a KV load need not read autopilot.
-		if c.w, err = watch.New(wnodes, watch.Options{CACert: t.CACert}); err != nil {
+		wo := watch.Options{CACert: t.CACert}
+		if t.Discover {
+			wo.Discover = t.Token
+		}
+		if c.w, err = watch.New(wnodes, wo); err != nil {
 			return nil, err
 		}
 		c.ownW = true

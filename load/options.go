@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/vaultstorm/vaultstorm/cluster/watch"
@@ -35,6 +36,11 @@ type Options struct {
 	// KeyPrefix is prepended to every key; default "load/<run start, UTC>/"
 	// so that runs never share keys and a run's ledger stays checkable.
 	KeyPrefix string
+	// Shard, when set, makes this run generator Shard.Index of Shard.Count:
+	// ShardPrefix is appended to the key prefix (whose default is then
+	// "load/<run id or start>/"), so shards never share a key. The
+	// Schedule is this shard's own (see Schedule.Split).
+	Shard *Shard
 	// Target: "active" (default; follows leader changes), "all" (round-robin
 	// over every node; standbys forward), or one node by name, nodeN or address.
 	Target string
@@ -116,7 +122,17 @@ func (o Options) withDefaults(start time.Time) Options {
 		o.Mount = "vaultstorm"
 	}
 	if o.KeyPrefix == "" {
-		o.KeyPrefix = "load/" + start.UTC().Format("20060102T150405.000Z") + "/"
+		id := start.UTC().Format("20060102T150405.000Z")
+		if o.Shard != nil && o.Shard.RunID != "" {
+			id = o.Shard.RunID
+		}
+		o.KeyPrefix = "load/" + id + "/"
+	}
+	if o.Shard != nil {
+		if !strings.HasSuffix(o.KeyPrefix, "/") {
+			o.KeyPrefix += "/"
+		}
+		o.KeyPrefix += ShardPrefix(*o.Shard)
 	}
 	if o.Target == "" {
 		o.Target = "active"
@@ -174,6 +190,8 @@ func (o Options) validate() error {
 		return fmt.Errorf("max in flight: %d is not between 1 and %d", o.MaxInFlight, maxWorkers)
 	case o.LateThreshold < 0:
 		return fmt.Errorf("late threshold %s is negative", o.LateThreshold)
+	case o.Shard != nil && (o.Shard.Count < 1 || o.Shard.Index < 0 || o.Shard.Index >= o.Shard.Count):
+		return fmt.Errorf("shard %d/%d: want index 0 to count-1", o.Shard.Index, o.Shard.Count)
 	case o.Tick < 0 || o.Tick > time.Second:
 		return fmt.Errorf("tick %s: want 0 (no bursts) up to 1s", o.Tick)
 	}
@@ -207,6 +225,7 @@ type RunConfig struct {
 	Client          string    `json:"client"`
 	TickMs          float64   `json:"tick_ms,omitempty"`
 	GoMaxProcs      int       `json:"gomaxprocs"` // OS threads running the generator's Go code
+	Shard           *Shard    `json:"shard,omitempty"`
 	Started         time.Time `json:"started"`
 }
 
@@ -225,5 +244,9 @@ func (o Options) Describe() string {
 	if mix.total == 0 {
 		mix = DefaultMix
 	}
-	return s + ", mix " + mix.String()
+	s += ", mix " + mix.String()
+	if o.Shard != nil {
+		s += fmt.Sprintf(", shard %d of %d (0-based)", o.Shard.Index, o.Shard.Count)
+	}
+	return s
 }

@@ -144,6 +144,7 @@ func (e *engine) config(t Target, started time.Time) RunConfig {
 		TimeoutS: o.Timeout.Seconds(), MaxInFlight: o.MaxInFlight,
 		LateThresholdMs: float64(o.LateThreshold) / 1e6, Seed: o.Seed, Prefill: !o.NoPrefill, HistoryKeys: e.hist.keys,
 		TickMs: float64(o.Tick) / 1e6, Client: "raw", GoMaxProcs: runtime.GOMAXPROCS(0), Started: started.UTC(),
+		Shard: o.Shard,
 	}
 	if o.APIClient {
 		cfg.Client = "vault/api"

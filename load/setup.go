@@ -183,7 +183,18 @@ func (c *client) ensureMount(ctx context.Context, mount string) error {
 	if err != nil {
 		return fmt.Errorf("%s", describeErr(n.addr, err))
 	}
-	if st != 200 && st != 204 {
+	if st == 400 && strings.Contains(string(body), "path is already in use") {
+		// Another generator (a shard of the same run, started at the same
+		// moment) created it between our read and our create: check that
+		// what is there is KV v2, then wait for it to be ready like ours.
+		var m2 struct {
+			Type    string            `json:"type"`
+			Options map[string]string `json:"options"`
+		}
+		if st2, _, err := c.getJSON(ctx, n, "/v1/sys/mounts/"+mount, &m2); err == nil && st2 == 200 && (m2.Type != "kv" || m2.Options["version"] != "2") {
+			return fmt.Errorf("mount %q is %s version %q, not a KV version 2 engine: choose another --mount", mount, m2.Type, m2.Options["version"])
+		}
+	} else if st != 200 && st != 204 {
 		return fmt.Errorf("create KV v2 mount %q on %s: %s", mount, n.addr, vaultErr(st, body))
 	}
 	// A new KV v2 mount answers writes only once its backend finished

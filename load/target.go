@@ -9,4 +9,9 @@ type Target struct {
 	Addrs  []string // e.g. https://127.0.0.11:8200
 	CACert string   // PEM file; TLS is always verified against it
 	Token  string
+	// Discover makes the node list follow the cluster's own (raft
+	// configuration and sys/ha-status, read with Token) while the load
+	// runs: for a cluster the harness did not make, where a replacement
+	// appears without it. A token that may not read them keeps Addrs.
+	Discover bool
 }

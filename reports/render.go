@@ -2,9 +2,12 @@ package reports
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/vaultstorm/vaultstorm/internal/rundir"
 )
 
 // Files Render writes into the run directory.
@@ -18,8 +21,25 @@ const (
 // Render writes report.html, junit.xml, summary.md and latency.hgrm into
 // runDir, from the files in runDir alone. When GITHUB_STEP_SUMMARY names a
 // file, summary.md is appended to it too, so a CI job shows the verdict on
-// its page. It does not decide the exit code: a failed run renders fine.
+// its page. It does not decide the exit code: a failed run renders fine. A
+// capacity run (capacity.json) gets its own report.html, junit.xml and
+// summary.md.
 func Render(runDir string) error {
+	var doc rundir.Capacity
+	switch err := rundir.ReadJSON(runDir, rundir.CapacityFile, &doc); {
+	case err == nil:
+		var meta rundir.Meta
+		if err := rundir.ReadJSON(runDir, rundir.MetaFile, &meta); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		md, err := renderCapacity(runDir, &doc, meta)
+		if err != nil {
+			return err
+		}
+		return stepSummary(md)
+	case !errors.Is(err, os.ErrNotExist):
+		return err
+	}
 	r, err := Load(runDir)
 	if err != nil {
 		return err
@@ -49,6 +69,12 @@ func Render(runDir string) error {
 			return err
 		}
 	}
+	return stepSummary(md)
+}
+
+// stepSummary appends summary.md to the file GITHUB_STEP_SUMMARY names, if
+// any, so a CI job shows the verdict on its page.
+func stepSummary(md string) error {
 	if p := os.Getenv("GITHUB_STEP_SUMMARY"); p != "" {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -40,6 +40,7 @@ type block struct {
 	// fields are the fields decoded without error, by attribute name, each
 	// with the value it had before (its default), which reject restores.
 	fields map[string][2]reflect.Value
+	inner  []*hcl.Block // nested blocks, when the schema allows any
 }
 
 // decode decodes hb's body into dst (a pointer to a tagged struct) with the
@@ -64,12 +65,23 @@ func (p *parser) decodeBody(body hcl.Body, schema *hcl.BodySchema, names []strin
 	p.diags = append(p.diags, diags...)
 	b := &block{p: p, attrs: hcl.Attributes{}, what: what, def: def, fields: map[string][2]reflect.Value{}}
 	if c != nil {
-		b.attrs = c.Attributes
+		b.attrs, b.inner = c.Attributes, c.Blocks
 	}
 	for _, dst := range dsts {
 		b.assign(dst)
 	}
 	return b
+}
+
+// blocksOf lists the nested blocks of type t, in file order.
+func (b *block) blocksOf(t string) []*hcl.Block {
+	var out []*hcl.Block
+	for _, hb := range b.inner {
+		if hb.Type == t {
+			out = append(out, hb)
+		}
+	}
+	return out
 }
 
 // tagNames lists the attribute names of a tagged struct in field order.
@@ -145,6 +157,8 @@ var textTypes = map[reflect.Type]func(string) (any, error){
 func (b *block) convert(name string, v cty.Value, f reflect.Value, tag reflect.StructTag) bool {
 	t := v.Type()
 	switch parse := textTypes[f.Type()]; {
+	case f.Kind() == reflect.Slice:
+		return b.list(name, v, f, tag)
 	case f.Type() == durationType:
 		d, ok := b.duration(name, v)
 		if ok {
@@ -203,6 +217,36 @@ func (b *block) convert(name string, v cty.Value, f reflect.Value, tag reflect.S
 		panic(fmt.Sprintf("scenarios: no decoding for %s (attribute %q)", f.Type(), name))
 	}
 	return false
+}
+
+// list stores a list or tuple in a slice field, each element converted as
+// a field of the slice's element type would be.
+func (b *block) list(name string, v cty.Value, f reflect.Value, tag reflect.StructTag) bool {
+	t := v.Type()
+	if !t.IsListType() && !t.IsTupleType() {
+		b.errf(name, "a list like [a, b] is required, got %s", typeName(t))
+		return false
+	}
+	out := reflect.MakeSlice(f.Type(), 0, v.LengthInt())
+	ok := true
+	for it := v.ElementIterator(); it.Next(); {
+		_, ev := it.Element()
+		if ev.IsNull() {
+			b.errf(name, "list elements must not be null")
+			ok = false
+			continue
+		}
+		e := reflect.New(f.Type().Elem()).Elem()
+		if !b.convert(name, ev, e, tag) {
+			ok = false
+			continue
+		}
+		out = reflect.Append(out, e)
+	}
+	if ok {
+		f.Set(out)
+	}
+	return ok
 }
 
 func typeName(t cty.Type) string {

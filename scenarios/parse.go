@@ -67,7 +67,7 @@ var (
 	topSchema = &hcl.BodySchema{
 		Attributes: []hcl.AttributeSchema{{Name: "name"}, {Name: "description"}, {Name: "seed"}},
 		Blocks: []hcl.BlockHeaderSchema{
-			{Type: "cluster"}, {Type: "load"}, {Type: "snapshots"}, {Type: "fault", LabelNames: []string{"kind"}}, {Type: "expect"},
+			{Type: "cluster"}, {Type: "load"}, {Type: "snapshots"}, {Type: "fault", LabelNames: []string{"kind"}}, {Type: "expect"}, {Type: "capacity"},
 		},
 	}
 
@@ -185,7 +185,7 @@ func (p *parser) parse(filename string, src []byte) *Scenario {
 	for _, b := range c.Blocks {
 		byType[b.Type] = append(byType[b.Type], b)
 	}
-	for _, t := range []string{"cluster", "load", "snapshots", "expect"} {
+	for _, t := range []string{"cluster", "load", "snapshots", "expect", "capacity"} {
 		if bs := byType[t]; len(bs) > 1 {
 			p.errAt(bs[1].DefRange, fmt.Sprintf("Duplicate %s block", t),
 				"a scenario has one %s block; the first is at %s:%d:%d", t, bs[0].DefRange.Filename, bs[0].DefRange.Start.Line, bs[0].DefRange.Start.Column)
@@ -193,10 +193,17 @@ func (p *parser) parse(filename string, src []byte) *Scenario {
 	}
 
 	p.cluster(sc, byType["cluster"])
-	if len(byType["load"]) == 0 {
+	capBlocks := byType["capacity"]
+	switch {
+	case len(byType["load"]) > 0:
+		p.load(sc, byType["load"][0], len(capBlocks) > 0)
+	case len(capBlocks) > 0:
+		p.loadDefaults(sc)
+	default:
 		p.errAt(fileStart, "Missing load block", "a scenario needs a load block with at least a duration, e.g. load { duration = \"2m\" }")
-	} else {
-		p.load(sc, byType["load"][0])
+	}
+	if len(capBlocks) > 0 {
+		p.capacity(sc, capBlocks[0], byType)
 	}
 	if len(byType["snapshots"]) > 0 {
 		p.snapshots(sc, byType["snapshots"][0])
@@ -241,13 +248,34 @@ func (p *parser) cluster(sc *Scenario, bs []*hcl.Block) {
 		b.reject("zones", "must not exceed nodes (%d), got %d: a zone with no node is not a zone of this cluster", cl.Nodes, cl.Zones)
 	}
 	intIn(b, "performance_multiplier", &cl.PerformanceMultiplier, 0, 10)
+	if b.has("inventory") && cl.Provider != ProviderExternal {
+		b.errf("inventory", "an inventory describes a cluster vaultstorm did not make: it goes with provider = \"external\"")
+	}
+	if cl.Inventory != "" && !filepath.IsAbs(cl.Inventory) {
+		cl.Inventory = filepath.Join(filepath.Dir(b.def.Filename), cl.Inventory)
+	}
+	if cl.Provider == ProviderExternal {
+		for _, a := range []string{"storage", "disk_size", "disks_per_node", "vault_version", "vault_bin"} {
+			if b.has(a) {
+				b.errf(a, "means nothing for an external cluster: vaultstorm neither makes its disks nor runs its binary")
+			}
+		}
+	}
 }
 
-func (p *parser) load(sc *Scenario, hb *hcl.Block) {
-	l := &sc.Load
-	*l = LoadSpec{Rate: DefaultRate, Duration: time.Minute, Mix: load.DefaultMix, Keys: DefaultKeys,
+// loadDefaults is the load block a file without one gets (a capacity
+// search sets its own rates and durations).
+func (p *parser) loadDefaults(sc *Scenario) {
+	sc.Load = LoadSpec{Rate: DefaultRate, Duration: time.Minute, Mix: load.DefaultMix, Keys: DefaultKeys,
 		Distribution: load.Uniform, ValueSize: DefaultValueSize, Target: DefaultLoadTarget, Mount: DefaultMount,
-		LateThreshold: DefaultLateThreshold}
+		LateThreshold: DefaultLateThreshold, HistoryKeys: DefaultHistoryKeys, RampFrom: DefaultRate}
+}
+
+// load decodes the load block; in a capacity file its duration is not
+// needed (each step has its own).
+func (p *parser) load(sc *Scenario, hb *hcl.Block, capacity bool) {
+	p.loadDefaults(sc)
+	l := &sc.Load
 	b := p.decode(hb, "load", l)
 	intIn(b, "workers", &l.Workers, 0, maxWorkers)
 	if b.floatIn("rate", &l.Rate, 0, maxRate) && b.has("rate") && l.Rate <= 0 {
@@ -264,7 +292,7 @@ func (p *parser) load(sc *Scenario, hb *hcl.Block) {
 	}
 	// Not marked required in the schema, so the message can say what the
 	// duration is for.
-	if !b.has("duration") {
+	if !b.has("duration") && !capacity {
 		p.errAt(hb.DefRange, "Missing required argument", `load needs "duration", how long the load runs, e.g. duration = "2m"`)
 	}
 	if l.Duration < time.Second {
@@ -768,5 +796,87 @@ func (p *parser) expect(sc *Scenario, hb *hcl.Block) {
 				b.warnf(n, "this scenario has no fault, so %s has nothing to measure", n)
 			}
 		}
+	}
+}
+
+// capacity decodes the capacity block. Zero values mean the capacity
+// command's defaults; lists are series dimensions.
+func (p *parser) capacity(sc *Scenario, hb *hcl.Block, byType map[string][]*hcl.Block) {
+	c := &CapacitySpec{}
+	sc.Capacity = c
+	b := p.decode(hb, "capacity", c)
+	for _, t := range []string{"fault", "snapshots", "expect"} {
+		for _, other := range byType[t] {
+			p.errAt(other.DefRange, fmt.Sprintf("%s block in a capacity file", strings.ToUpper(t[:1])+t[1:]),
+				"a file with a capacity block is a capacity search (vaultstorm capacity FILE): it takes no %s block; its gate is expect_rate in the capacity block", t)
+		}
+	}
+	if b.has("slo_p99") && c.SLOP99 <= 0 {
+		b.reject("slo_p99", "must be above 0, got %s", c.SLOP99)
+	}
+	pct := func(name string, v *float64, lo float64) {
+		if b.has(name) && (*v < lo || *v > 100 || (lo == 0 && *v < 0)) {
+			b.reject(name, "must be a percentage between %g and 100 (written as a number: 0.1 is 0.1 %%), got %g", lo, *v)
+		}
+	}
+	pct("slo_errors", &c.SLOErrors, 0)
+	pct("max_late", &c.MaxLate, 0)
+	if b.has("slo_achieved") && (c.SLOAchieved < 1 || c.SLOAchieved > 100) {
+		b.reject("slo_achieved", "must be a percentage between 1 and 100, got %g", c.SLOAchieved)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		min  time.Duration
+	}{{"warmup", c.Warmup, time.Second}, {"hold", c.Hold, 2 * time.Second}} {
+		if b.has(d.name) && (d.v < d.min || d.v%time.Second != 0) {
+			b.reject(d.name, "must be whole seconds, at least %s, got %s", d.min, d.v)
+		}
+	}
+	if b.has("start_rate") && (c.StartRate <= 0 || c.StartRate > maxRate) {
+		b.reject("start_rate", "must be above 0 and at most %d, got %g", maxRate, c.StartRate)
+	}
+	if b.has("factor") && (c.Factor <= 1 || c.Factor > 100) {
+		b.reject("factor", "must be above 1 (each step grows) and at most 100, got %g", c.Factor)
+	}
+	if b.has("max_rate") && (c.MaxRate <= 0 || c.MaxRate > maxRate || (c.StartRate > 0 && c.MaxRate < c.StartRate)) {
+		b.reject("max_rate", "must be at least start_rate and at most %d, got %g", maxRate, c.MaxRate)
+	}
+	if b.has("precision") && (c.Precision < 0.1 || c.Precision > 50) {
+		b.reject("precision", "must be a percentage between 0.1 and 50, got %g", c.Precision)
+	}
+	intIn(b, "max_steps", &c.MaxSteps, 0, 1000)
+	if b.has("expect_rate") && (c.ExpectRate < 0 || c.ExpectRate > maxRate) {
+		b.reject("expect_rate", "must be between 0 and %d requests per second, got %g", maxRate, c.ExpectRate)
+	}
+	for _, n := range c.Nodes {
+		if n < 1 || n > 15 || n%2 == 0 {
+			b.reject("nodes", "each node count must be odd, 1 to 15 (raft needs a majority), got %d", n)
+			break
+		}
+	}
+	for _, s := range c.Storage {
+		if !oneOf(b, "storage", s, "raid0", "single", "dir") {
+			break
+		}
+	}
+	for _, v := range c.ValueSizes {
+		if !b.sizeIn("value_sizes", int64(v), 1, maxValueSize) {
+			break
+		}
+	}
+	for _, k := range c.Keys {
+		if k < 1 || k > maxKeys {
+			b.reject("keys", "each key space must be between 1 and %d, got %d", maxKeys, k)
+			break
+		}
+	}
+	for name, n := range map[string]int{"mixes": len(c.Mixes), "nodes": len(c.Nodes), "storage": len(c.Storage), "value_sizes": len(c.ValueSizes), "keys": len(c.Keys)} {
+		if b.has(name) && n == 0 {
+			b.reject(name, "must not be empty: leave it out for the %s block's value", map[bool]string{true: "cluster", false: "load"}[name == "nodes" || name == "storage"])
+		}
+	}
+	if sc.Cluster.Provider == ProviderExternal && (b.has("nodes") || b.has("storage")) {
+		b.errf(map[bool]string{true: "nodes", false: "storage"}[b.has("nodes")], "shapes clusters capacity stands up; with provider = \"external\" it measures the Vault VAULT_ADDR points at")
 	}
 }

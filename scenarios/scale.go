@@ -58,7 +58,19 @@ const (
 // sometimes ended before the majority had an active node and the scenario
 // measured the heal instead of the failover. PromotionSlack covers the
 // step-up.
-func minDisruption(c Cluster) time.Duration { return 3*c.ElectionTimeout() + PromotionSlack }
+//
+// A scenario that expects a leader within W also keeps the disruption at
+// least W long: a shorter one heals before a slow but acceptable election
+// can finish, and the leader then elected (after the heal, with the old
+// leader back) would be measured as the failover. CI saw exactly that: an
+// 8 s partition, a leader 8.17 s in.
+func minDisruption(s *Scenario) time.Duration {
+	d := 3*s.Cluster.ElectionTimeout() + PromotionSlack
+	if w := s.Expect.LeaderWithin; w != nil && *w > d {
+		d = *w
+	}
+	return d
+}
 
 // PromotionSlack is the time minDisruption allows, beyond raft's election,
 // for the new leader to become Vault's active node.
@@ -151,7 +163,7 @@ func (s *Scenario) Scale(f float64) (*Scenario, error) {
 		ft.PauseBetween = sc(what+" pause_between", ft.PauseBetween, 0)
 		switch ft.Kind {
 		case KindPause, KindPartition:
-			ft.Duration = sc(what+" duration", ft.Duration, minDisruption(s.Cluster))
+			ft.Duration = sc(what+" duration", ft.Duration, minDisruption(s))
 		case KindLatency:
 			ft.Duration = sc(what+" duration", ft.Duration, MinLatencyDuration)
 		}

@@ -87,6 +87,9 @@ type Scenario struct {
 	Snapshots *SnapshotSpec
 	Faults    []Fault // in file order, which is also the order of At (validated)
 	Expect    Expect
+	// Capacity is the `capacity` block: the file is a capacity search
+	// (vaultstorm capacity FILE), not a fault run. Nil: none.
+	Capacity *CapacitySpec
 
 	// TimeScale is 1 for a scenario as written and f after Scale(f).
 	TimeScale float64
@@ -132,6 +135,9 @@ type Cluster struct {
 	VaultVersion string `hcl:"vault_version,optional"`          // e.g. "1.21.0"; "" = the harness's pinned build
 	VaultBin     string `hcl:"vault_bin,optional"`              // path of a vault binary; excludes VaultVersion
 	Zones        int    `hcl:"zones,optional"`                  // default 3 (capped at Nodes)
+	// Inventory is the inventory file of an external cluster (provider
+	// "external"), relative to the scenario file.
+	Inventory string `hcl:"inventory,optional"`
 	// PerformanceMultiplier is Vault's raft performance_multiplier
 	// (0 = Vault's default, 5; 1 = the value Vault recommends for production).
 	PerformanceMultiplier int `hcl:"performance_multiplier,optional"`
@@ -231,6 +237,30 @@ type LoadSpec struct {
 	// HistoryKeys is how many keys have every operation recorded for the
 	// linearizability check (default DefaultHistoryKeys; 0 none).
 	HistoryKeys int `hcl:"history_keys,optional"`
+}
+
+// CapacitySpec is the `capacity` block: the settings of `vaultstorm
+// capacity`, so a nightly job keeps its capacity gate in a file. Lists are
+// series dimensions; each defaults to the cluster or load block's single
+// value. Percentages are written as numbers (slo_errors = 0.1 is 0.1 %).
+type CapacitySpec struct {
+	SLOP99      time.Duration `hcl:"slo_p99,optional"`      // default 100ms
+	SLOErrors   float64       `hcl:"slo_errors,optional"`   // percent; default 0.1
+	SLOAchieved float64       `hcl:"slo_achieved,optional"` // percent; default 98
+	MaxLate     float64       `hcl:"max_late,optional"`     // percent; default 1
+	Warmup      time.Duration `hcl:"warmup,optional"`       // default 5s
+	Hold        time.Duration `hcl:"hold,optional"`         // default 15s
+	StartRate   float64       `hcl:"start_rate,optional"`   // default 50
+	Factor      float64       `hcl:"factor,optional"`       // default 2
+	MaxRate     float64       `hcl:"max_rate,optional"`     // default 100000
+	Precision   float64       `hcl:"precision,optional"`    // percent; default 5
+	MaxSteps    int           `hcl:"max_steps,optional"`    // default 24
+	ExpectRate  float64       `hcl:"expect_rate,optional"`  // 0: no gate
+	Mixes       []load.Mix    `hcl:"mixes,optional"`
+	Nodes       []int         `hcl:"nodes,optional"`
+	Storage     []string      `hcl:"storage,optional"` // raid0 | single | dir
+	ValueSizes  []int         `hcl:"value_sizes,optional" unit:"bytes"`
+	Keys        []int         `hcl:"keys,optional"`
 }
 
 // SnapshotSpec is the `snapshots` block: the active node's raft snapshot

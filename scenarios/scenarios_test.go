@@ -245,8 +245,15 @@ func TestScale(t *testing.T) {
 
 	pl, _ := LoadShipped("pause-leader")
 	p2, _ := pl.Scale(0.01)
-	if d, want := p2.Faults[0].Duration, 3*time.Second+PromotionSlack; d != want {
-		t.Errorf("pause duration scaled to %s, want the 3 × election timeout + promotion floor %s", d, want)
+	// 3 × election timeout + promotion is 8s; the file expects a leader
+	// within 10s, so the pause must last that long for a slow election to
+	// land inside it.
+	if d, want := p2.Faults[0].Duration, 10*time.Second; d != want {
+		t.Errorf("pause duration scaled to %s, want leader_within %s (above the 3 × election timeout + promotion floor %s)", d, want, 3*time.Second+PromotionSlack)
+	}
+	pl.Expect.LeaderWithin = nil
+	if p3, _ := pl.Scale(0.01); p3.Faults[0].Duration != 3*time.Second+PromotionSlack {
+		t.Errorf("without leader_within the pause scaled to %s, want %s", p3.Faults[0].Duration, 3*time.Second+PromotionSlack)
 	}
 	if p2.Faults[0].At != MinFaultAt {
 		t.Errorf("at %s, want floor %s", p2.Faults[0].At, MinFaultAt)

@@ -44,6 +44,9 @@ func (s *Scenario) HCL() []byte {
 	if cl.VaultBin != "" {
 		c.SetAttributeValue("vault_bin", cty.StringVal(cl.VaultBin))
 	}
+	if cl.Inventory != "" {
+		c.SetAttributeValue("inventory", cty.StringVal(cl.Inventory))
+	}
 	c.SetAttributeValue("zones", cty.NumberIntVal(int64(cl.Zones)))
 	c.SetAttributeValue("performance_multiplier", cty.NumberIntVal(int64(cl.PerformanceMultiplier)))
 
@@ -71,6 +74,57 @@ func (s *Scenario) HCL() []byte {
 	}
 	l.SetAttributeValue("late_threshold", dur(ld.LateThreshold))
 	l.SetAttributeValue("history_keys", cty.NumberIntVal(int64(ld.HistoryKeys)))
+
+	if c := s.Capacity; c != nil {
+		body.AppendNewline()
+		b := body.AppendNewBlock("capacity", nil).Body()
+		for _, d := range []struct {
+			name string
+			v    time.Duration
+		}{{"slo_p99", c.SLOP99}, {"warmup", c.Warmup}, {"hold", c.Hold}} {
+			if d.v != 0 {
+				b.SetAttributeValue(d.name, dur(d.v))
+			}
+		}
+		for _, f := range []struct {
+			name string
+			v    float64
+		}{{"slo_errors", c.SLOErrors}, {"slo_achieved", c.SLOAchieved}, {"max_late", c.MaxLate}, {"start_rate", c.StartRate},
+			{"factor", c.Factor}, {"max_rate", c.MaxRate}, {"precision", c.Precision}, {"expect_rate", c.ExpectRate}} {
+			if f.v != 0 {
+				b.SetAttributeValue(f.name, cty.NumberFloatVal(f.v))
+			}
+		}
+		if c.MaxSteps != 0 {
+			b.SetAttributeValue("max_steps", cty.NumberIntVal(int64(c.MaxSteps)))
+		}
+		list := func(name string, vals []cty.Value) {
+			if len(vals) > 0 {
+				b.SetAttributeValue(name, cty.TupleVal(vals))
+			}
+		}
+		var mixes, storage, nodes, sizes, keys []cty.Value
+		for _, m := range c.Mixes {
+			mixes = append(mixes, cty.StringVal(m.String()))
+		}
+		for _, st := range c.Storage {
+			storage = append(storage, cty.StringVal(st))
+		}
+		for _, n := range c.Nodes {
+			nodes = append(nodes, cty.NumberIntVal(int64(n)))
+		}
+		for _, v := range c.ValueSizes {
+			sizes = append(sizes, cty.NumberIntVal(int64(v)))
+		}
+		for _, k := range c.Keys {
+			keys = append(keys, cty.NumberIntVal(int64(k)))
+		}
+		list("mixes", mixes)
+		list("nodes", nodes)
+		list("storage", storage)
+		list("value_sizes", sizes)
+		list("keys", keys)
+	}
 
 	if sn := s.Snapshots; sn != nil {
 		body.AppendNewline()

@@ -10,7 +10,7 @@
 // NAME.json, written once the snapshot is complete: a snapshot without it
 // is not listed.
 //
-// Save streams a snapshot from Vault (vault/api RaftSnapshotWithContext)
+// Save streams a snapshot from Vault (GET sys/storage/raft/snapshot)
 // into a store, computing its size and sha256 and reading its raft index
 // and term on the way; Restore reads it back, checks its size and sha256,
 // and sends it to Vault (RaftSnapshotRestoreWithContext). An Agent saves one

@@ -28,6 +28,9 @@ const (
 	BtrfsRAID0 Kind = "btrfs-raid0"
 	MDRAID0    Kind = "md-raid0"
 	Dir        Kind = "dir"
+	// BtrfsSingle is one loop disk, no RAID: what RAID0 is measured
+	// against (capacity --storage single).
+	BtrfsSingle Kind = "btrfs-single"
 )
 
 // MinDiskSize is the smallest member disk accepted: mkfs.btrfs refuses
@@ -92,6 +95,15 @@ func (s Spec) Validate() error {
 	if s.Kind == Dir {
 		return nil
 	}
+	if s.Kind == BtrfsSingle {
+		if s.Disks != 1 {
+			return fmt.Errorf("single-disk storage takes 1 disk per node, got %d", s.Disks)
+		}
+		if s.Size < MinDiskSize {
+			return fmt.Errorf("disk size %d MiB is too small: at least %d MiB", s.Size>>20, MinDiskSize>>20)
+		}
+		return nil
+	}
 	if s.Disks < 2 {
 		return fmt.Errorf("RAID0 needs at least 2 disks per node, got %d", s.Disks)
 	}
@@ -139,7 +151,7 @@ func Create(ctx context.Context, spec Spec, name, imgDir, mount string, record f
 	}
 	var err error
 	switch spec.Kind {
-	case BtrfsRAID0:
+	case BtrfsRAID0, BtrfsSingle:
 		err = mkBtrfs(ctx, &a, name)
 	case MDRAID0:
 		err = mkMD(ctx, &a, name, record)
@@ -154,7 +166,11 @@ func Create(ctx context.Context, spec Spec, name, imgDir, mount string, record f
 }
 
 func mkBtrfs(ctx context.Context, a *Array, label string) error {
-	args := append([]string{"-q", "-f", "-L", "vs-" + label, "-d", "raid0", "-m", "raid0"}, a.Devices...)
+	profile := "raid0"
+	if a.Kind == BtrfsSingle {
+		profile = "single"
+	}
+	args := append([]string{"-q", "-f", "-L", "vs-" + label, "-d", profile, "-m", profile}, a.Devices...)
 	if _, err := run(ctx, "mkfs.btrfs", args...); err != nil {
 		return fmt.Errorf("mkfs.btrfs: %w", err)
 	}
@@ -163,7 +179,7 @@ func mkBtrfs(ctx context.Context, a *Array, label string) error {
 		opts[i] = "device=" + d
 	}
 	if err := unix.Mount(a.Devices[0], a.Mount, "btrfs", 0, strings.Join(opts, ",")); err != nil {
-		return fmt.Errorf("mount btrfs raid0 on %s: %w", a.Mount, err)
+		return fmt.Errorf("mount btrfs %s on %s: %w", profile, a.Mount, err)
 	}
 	return nil
 }

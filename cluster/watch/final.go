@@ -85,7 +85,7 @@ func (w *Watcher) finalOnce(ctx context.Context) rundir.FinalState {
 		return fs
 	}
 	fs.Leader = leader.Name
-	body, code, err := w.get(ctx, leader.Addr, "/v1/sys/storage/raft/configuration", true, KindFinal)
+	body, code, err := w.get(ctx, leader.Addr, "/v1/sys/storage/raft/configuration", w.o.Token, KindFinal)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("HTTP %d", code)
 	}
@@ -121,7 +121,7 @@ func (w *Watcher) finalOnce(ctx context.Context) rundir.FinalState {
 	for i := range fs.Nodes {
 		fs.Nodes[i].Voter = voterIDs[fs.Nodes[i].NodeID]
 	}
-	body, code, err = w.get(ctx, leader.Addr, "/v1/sys/storage/raft/autopilot/state", true, KindFinal)
+	body, code, err = w.get(ctx, leader.Addr, "/v1/sys/storage/raft/autopilot/state", w.o.Token, KindFinal)
 	if err == nil && code != http.StatusOK {
 		err = fmt.Errorf("HTTP %d", code)
 	}

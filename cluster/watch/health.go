@@ -23,6 +23,7 @@ type Health struct {
 	Standby     bool   `json:"standby"`
 	Version     string `json:"version"`
 	ClusterID   string `json:"cluster_id"`
+	ClusterName string `json:"cluster_name"`
 }
 
 // ParseHealth decodes a sys/health body.

@@ -44,6 +44,7 @@ const (
 	KindAutopilot = "autopilot"
 	KindFinal     = "final"
 	KindMetrics   = "metrics"
+	KindDiscover  = "discover"
 )
 
 // Options tune a Watcher.
@@ -60,6 +61,12 @@ type Options struct {
 	Timeout  time.Duration // per request; default 400 ms
 	// Event receives node state, leader and health changes; nil drops them.
 	Event func(rundir.Event)
+	// Discover is a token that may read sys/ha-status and
+	// sys/storage/raft/configuration. With it the node list follows the
+	// cluster's own, every Coarse interval: a node an autoscaling group
+	// launched joins it, a peer autopilot removed leaves it (see
+	// Discover). "" keeps the nodes given.
+	Discover string
 }
 
 // LeaderObs is a change in the set of nodes that say they are active.
@@ -143,7 +150,7 @@ func New(nodes []Node, o Options) (*Watcher, error) {
 	}
 	for i := range w.counts {
 		w.counts[i] = map[string]*atomic.Int64{}
-		for _, k := range []string{KindHealth, KindAutopilot, KindFinal, KindMetrics} {
+		for _, k := range []string{KindHealth, KindAutopilot, KindFinal, KindMetrics, KindDiscover} {
 			w.counts[i][k] = &atomic.Int64{}
 		}
 	}
@@ -163,6 +170,10 @@ func (w *Watcher) Start() {
 	if w.o.Token != "" {
 		w.wg.Add(1)
 		go w.autopilotLoop()
+	}
+	if w.o.Discover != "" {
+		w.wg.Add(1)
+		go w.discoverLoop()
 	}
 }
 
@@ -488,7 +499,7 @@ func (w *Watcher) nodeLoop(ctx context.Context, n Node) {
 
 // health asks one node's sys/health.
 func (w *Watcher) health(ctx context.Context, addr, kind string) (*Health, error) {
-	body, _, err := w.get(ctx, addr, "/v1/sys/health", false, kind)
+	body, _, err := w.get(ctx, addr, "/v1/sys/health", "", kind)
 	if err != nil {
 		return nil, err
 	}
@@ -501,15 +512,15 @@ func (w *Watcher) health(ctx context.Context, addr, kind string) (*Health, error
 
 // get sends one GET and returns the body and status. Every status is an
 // answer (sys/health encodes state in it).
-func (w *Watcher) get(ctx context.Context, addr, path string, auth bool, kind string) ([]byte, int, error) {
+func (w *Watcher) get(ctx context.Context, addr, path, token, kind string) ([]byte, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(addr, "/")+path, nil)
 	if err != nil {
 		return nil, 0, err
 	}
-	if auth {
-		req.Header.Set("X-Vault-Token", w.o.Token)
+	if token != "" {
+		req.Header.Set("X-Vault-Token", token)
 	}
 	w.Count(kind)
 	resp, err := w.hc.Do(req)
@@ -626,7 +637,7 @@ func (w *Watcher) autopilot(ctx context.Context) (*Autopilot, string) {
 		if st := w.State(n.Name); st != "" && !Unsealed(st) {
 			continue // it cannot answer; do not spend a timeout on it
 		}
-		body, code, err := w.get(ctx, n.Addr, "/v1/sys/storage/raft/autopilot/state", true, KindAutopilot)
+		body, code, err := w.get(ctx, n.Addr, "/v1/sys/storage/raft/autopilot/state", w.o.Token, KindAutopilot)
 		if ctx.Err() != nil {
 			return nil, "stopped"
 		}

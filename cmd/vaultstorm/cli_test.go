@@ -15,6 +15,7 @@ import (
 
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
+	"github.com/vaultstorm/vaultstorm/internal/rundir"
 )
 
 // binary is vaultstorm built once for the CLI tests.
@@ -99,8 +100,9 @@ func TestUpBadInput(t *testing.T) {
 		{"even node count", []string{"--vault-bin", vb, "--nodes", "4"}, "odd number", nil},
 		{"disk too small", []string{"--vault-bin", vb, "--disk-size", "16MiB"}, "too small", nil},
 		{"bad disk size", []string{"--vault-bin", vb, "--disk-size", "lots"}, "--disk-size", nil},
-		{"bad storage", []string{"--vault-bin", vb, "--storage", "raid5"}, "use raid0 or dir", nil},
+		{"bad storage", []string{"--vault-bin", vb, "--storage", "raid5"}, "use raid0, single (one disk, no RAID) or dir", nil},
 		{"raid0 without root", []string{"--vault-bin", vb}, "needs root", &syscall.Credential{Uid: 65534, Gid: 65534}},
+		{"external", []string{"--vault-bin", vb, "--provider", "external"}, "--inventory FILE", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -299,13 +301,59 @@ func TestUserVaultEnv(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("load with VAULT_ADDR=%s, VAULT_CACERT and VAULT_TOKEN of the cluster: exit %d\n%s%s", leaderAddr, r.code, r.stdout, r.stderr)
 	}
+	// VAULT_ADDR names one node; the other two come from the cluster
+	// itself (raft configuration, sys/ha-status), not from its directory.
 	var meta struct{ Nodes int }
-	if b, err := os.ReadFile(filepath.Join(out, "meta.json")); err != nil || json.Unmarshal(b, &meta) != nil || meta.Nodes != 1 {
-		t.Errorf("load with VAULT_ADDR: meta.json nodes=%d (%v), want 1: the target is VAULT_ADDR, not the cluster directory", meta.Nodes, err)
+	if b, err := os.ReadFile(filepath.Join(out, "meta.json")); err != nil || json.Unmarshal(b, &meta) != nil || meta.Nodes != 3 {
+		t.Errorf("load with VAULT_ADDR: meta.json nodes=%d (%v), want the 3 nodes discovered from the one VAULT_ADDR names", meta.Nodes, err)
+	}
+	if strings.Contains(r.stderr, "using only the nodes VAULT_ADDR names") {
+		t.Errorf("discovery failed with the root token:\n%s", r.stderr)
 	}
 	if r = runEnv(t, nil, userEnv, "verify", out); r.code != 0 {
 		t.Errorf("verify with VAULT_ADDR: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// The README's `eval "$(vaultstorm env)"` then `load --target node2`:
+	// any node by name, though VAULT_ADDR names only the leader.
+	var follower string
+	for _, n := range st.Nodes {
+		if n.Name != st.Leader {
+			follower = n.Name
+		}
+	}
+	r = runEnv(t, nil, userEnv, append(loadArgs, "--target", follower, "--out", filepath.Join(t.TempDir(), "load-follower"))...)
+	if r.code != 0 {
+		t.Errorf("load --target %s with VAULT_ADDR=%s (the leader): exit %d\n%s%s", follower, leaderAddr, r.code, r.stdout, r.stderr)
+	}
+	// --target active follows a leader change to a node VAULT_ADDR does
+	// not name: the leader (VAULT_ADDR's only node) is killed 2s into a
+	// 12s load. Following, the load fails for the election (2-4s here);
+	// stuck on the dead node, it would fail for the last 10s.
+	out = filepath.Join(t.TempDir(), "load-follow")
+	follow := exec.Command(binary, append(loadArgs[:len(loadArgs)-4], "--duration", "12s", "--keys", "20", "--out", out)...)
+	follow.Env = userEnv
+	var fout strings.Builder
+	follow.Stdout, follow.Stderr = &fout, &fout
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if r := run(t, nil, "node", "kill", st.Leader, "--dir", dir); r.code != 0 {
+		t.Fatalf("node kill %s: exit %d\n%s%s", st.Leader, r.code, r.stdout, r.stderr)
+	}
+	follow.Wait()
+	var sum rundir.Summary
+	if err := rundir.ReadJSON(out, rundir.SummaryFile, &sum); err != nil {
+		t.Fatalf("load following the leader: %v\n%s", err, fout.String())
+	}
+	var n, e int64
+	for _, op := range sum.Ops {
+		n, e = n+op.Count, e+op.Errors
+	}
+	if n == 0 || e*2 > n || sum.LostWrites != 0 {
+		t.Errorf("load --target active across the leader's kill: %d of %d requests failed, %d lost: want under half failed (the new leader followed)\n%s", e, n, sum.LostWrites, fout.String())
+	}
+	t.Logf("leader %s killed under load: %d of %d requests failed\n%s", st.Leader, e, n, fout.String())
 
 	// A bad VAULT_CACERT or a namespace the load cannot honour, on purpose:
 	// one clear line naming the variable, exit 2, no run directory made.

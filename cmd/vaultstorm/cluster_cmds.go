@@ -96,7 +96,7 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f.StringVar(vaultBin, "vault-bin", defaultVaultBin(), "Vault binary to run (default: bin/vault from `make vault`; env VAULTSTORM_VAULT_BIN)")
 	f.IntVar(&spec.Nodes, "nodes", spec.Nodes, "raft voters (odd: 1, 3, 5, 7, 9)")
 	f.StringVar(&spec.Provider, "provider", spec.Provider, "where nodes run: process (local vault processes on 127.0.SUBNET.11…) or docker (a container per node on a private network 10.213.SUBNET.0/24, image built locally from the static Vault binary; needs the Docker engine)")
-	f.StringVar(storageKind, "storage", "raid0", "data disk per node: raid0 (md if the kernel has it, else btrfs raid0, over loop devices; needs root) or dir (plain folder)")
+	f.StringVar(storageKind, "storage", "raid0", "data disk per node: raid0 (md if the kernel has it, else btrfs raid0, over loop devices; needs root) single (one loop disk, no RAID: what RAID0 buys, measured) or dir (plain folder)")
 	f.IntVar(&spec.Disks, "disks", spec.Disks, "RAID0 members per node")
 	f.StringVar(diskSize, "disk-size", "256MiB", "size of each RAID0 member (sparse), e.g. 256MiB, 1GiB")
 	f.IntVar(&spec.Zones, "zones", spec.Zones, "availability zones the nodes are spread over (node labels for zone faults)")
@@ -116,12 +116,14 @@ func resolveSpec(spec *cluster.Spec, storageKind, diskSize string) error {
 		spec.Storage = ""
 	case "dir":
 		spec.Storage = storage.Dir
+	case "single":
+		spec.Storage, spec.Disks = storage.BtrfsSingle, 1
 	case "btrfs", "btrfs-raid0":
 		spec.Storage = storage.BtrfsRAID0
 	case "md", "md-raid0":
 		spec.Storage = storage.MDRAID0
 	default:
-		return fmt.Errorf("--storage %q: use raid0 or dir", storageKind)
+		return fmt.Errorf("--storage %q: use raid0, single (one disk, no RAID) or dir", storageKind)
 	}
 	n, err := parseSize(diskSize)
 	if err != nil {
@@ -244,12 +246,16 @@ the vaultstorm that made the cluster was killed.`,
 
 func statusCmd() *cobra.Command {
 	var jsonOut bool
+	var inventory string
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show each node's state, voter status and storage",
 		Long:  "status asks every node's API for its health and autopilot for the raft view. Exit 0 when a cluster is recorded in DIR (healthy or not), 2 when none is.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if inventory != "" {
+				return externalStatus(cmd.Context(), inventory, jsonOut)
+			}
 			c, err := cluster.Open(clusterDir)
 			if err != nil {
 				return err
@@ -272,6 +278,7 @@ func statusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print one JSON object")
+	cmd.Flags().StringVar(&inventory, "inventory", "", "list the cluster this inventory describes (its raft peers, as Vault gives them) instead")
 	return cmd
 }
 
@@ -328,10 +335,12 @@ shell when the line is evaluated; its value is never printed.`,
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 func nodeCmd() *cobra.Command {
+	var inventory string
+	var dryRun, yes bool
 	cmd := &cobra.Command{
-		Use:   "node kill|stop|start|pause|resume|replace NAME",
+		Use:   "node ACTION NAME",
 		Short: "Manual faults on one node",
-		Long: `node acts on one node of the cluster:
+		Long: `node acts on one node of the cluster ` + "`vaultstorm up`" + ` made (in --dir):
 
   kill     SIGKILL: a crash, or the instance vanishing (disk kept)
   stop     SIGTERM: a graceful shutdown (disk kept)
@@ -340,9 +349,31 @@ func nodeCmd() *cobra.Command {
   resume   SIGCONT
   replace  the instance is gone with its RAID0 disks; a new one with an empty
            array, the same name and address starts, rejoins by retry_join and
-           auto-unseals`,
+           auto-unseals
+  reclaim  a spot reclaim: the instance is gone with its disks, and a new one
+           (the next free name and address, a new raft node ID) is launched in
+           its zone, as an autoscaling group would; autopilot removes the dead
+           peer
+
+With --inventory FILE it acts on a cluster vaultstorm did not make, through
+the inventory's command templates (kill, stop, start, pause, resume,
+partition, heal, notice, reclaim), NAME being the node's raft node ID. The
+cluster must answer with the inventory's cluster_name; its nodes are read
+from Vault (raft configuration and sys/ha-status). Acting needs --yes (or
+CI=true); --dry-run prints the command, with the node's values filled in,
+and runs nothing.`,
+		Example: `  vaultstorm node kill node2
+  vaultstorm node reclaim node3
+  vaultstorm node kill vault-2 --inventory staging.hcl --dry-run
+  vaultstorm node reclaim vault-2 --inventory staging.hcl --yes`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if inventory != "" {
+				return externalNodeOp(cmd.Context(), inventory, args[0], args[1], dryRun, yes)
+			}
+			if dryRun || yes {
+				return fmt.Errorf("--dry-run and --yes go with --inventory (a cluster vaultstorm did not make)")
+			}
 			c, err := cluster.Open(clusterDir)
 			if err != nil {
 				return err
@@ -354,10 +385,21 @@ func nodeCmd() *cobra.Command {
 			ctx := cmd.Context()
 			ops := map[string]func(context.Context, *cluster.Node) error{
 				"kill": c.Kill, "stop": c.Stop, "start": c.Start, "pause": c.Pause, "resume": c.Resume, "replace": c.Replace,
+				"reclaim": func(ctx context.Context, n *cluster.Node) error {
+					if err := c.Lose(ctx, n); err != nil {
+						return err
+					}
+					added, err := c.AddNode(ctx, n.Zone)
+					if err != nil {
+						return fmt.Errorf("replacement in %s: %w", n.Zone, err)
+					}
+					fmt.Printf("reclaim %s: replaced by %s (%s) in %s\n", n.Name, added.Name, added.APIAddr(), added.Zone)
+					return nil
+				},
 			}
 			op, ok := ops[args[0]]
 			if !ok {
-				return fmt.Errorf("unknown node action %q: kill, stop, start, pause, resume or replace", args[0])
+				return fmt.Errorf("unknown node action %q: kill, stop, start, pause, resume, replace or reclaim", args[0])
 			}
 			start := time.Now()
 			if err := op(ctx, n); err != nil {
@@ -367,5 +409,8 @@ func nodeCmd() *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&inventory, "inventory", "", "act on the cluster this inventory describes, through its command templates")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "with --inventory: print the command and run nothing")
+	cmd.Flags().BoolVar(&yes, "yes", false, "with --inventory: act on that cluster (CI=true counts as yes)")
 	return cmd
 }

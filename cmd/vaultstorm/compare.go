@@ -50,6 +50,10 @@ test was possible, significantly. Thresholds: --max-regression for all, and
 leader_elected, write_unavailable, read_unavailable, healed) or a group
 (latency, recovery); P is a percentage or "off".
 
+Two capacity runs (directories with capacity.json, one a side): each
+series' capacity side by side, how far its knee moved, and a regression
+when B's is lower than A's by more than --max-regression or B measured none.
+
 Exit status: 0 when B is within the thresholds, 1 when a figure regressed,
 2 for bad input.`,
 		Example: `  vaultstorm compare runs/0603-spot-reclaim runs/0604-spot-reclaim
@@ -92,6 +96,9 @@ Exit status: 0 when B is within the thresholds, 1 when a figure regressed,
 				return fmt.Errorf("--format %q: want table, markdown or html", format)
 			}
 
+			if done, err := compareCapacity(cmd, as, bs, o.MaxRegression, format, out); done {
+				return err
+			}
 			runsA, err := loadRuns(as)
 			if err != nil {
 				return fmt.Errorf("A: %w", err)
@@ -116,13 +123,7 @@ Exit status: 0 when B is within the thresholds, 1 when a figure regressed,
 			if err != nil {
 				return err
 			}
-			var w io.Writer = cmd.OutOrStdout()
-			if out != "" && out != "-" {
-				if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
-					return fmt.Errorf("--out: %w", err)
-				}
-				fmt.Fprintln(cmd.OutOrStdout(), "wrote", out)
-			} else if _, err := w.Write(buf.Bytes()); err != nil {
+			if err := emit(cmd.OutOrStdout(), buf.Bytes(), out); err != nil {
 				return err
 			}
 			if c.Regressed() {
@@ -142,6 +143,65 @@ Exit status: 0 when B is within the thresholds, 1 when a figure regressed,
 	f.StringVar(&format, "format", "table", "table, markdown or html")
 	f.StringVarP(&out, "out", "o", "", "write to this file instead of stdout")
 	return cmd
+}
+
+// compareCapacity compares two capacity runs (done false: they are not
+// capacity runs, compare them as scenario runs).
+func compareCapacity(cmd *cobra.Command, as, bs []string, maxReg float64, format, out string) (bool, error) {
+	isCap := func(d string) bool {
+		_, err := os.Stat(filepath.Join(d, rundir.CapacityFile))
+		return err == nil
+	}
+	capA, capB := len(as) == 1 && isCap(as[0]), len(bs) == 1 && isCap(bs[0])
+	switch {
+	case !capA && !capB:
+		return false, nil
+	case capA != capB:
+		return true, fmt.Errorf("compare: one side is a capacity run (capacity.json) and the other is not: compare capacity runs with capacity runs, one directory a side")
+	}
+	var a, b rundir.Capacity
+	if err := rundir.ReadJSON(as[0], rundir.CapacityFile, &a); err != nil {
+		return true, fmt.Errorf("A: %w", err)
+	}
+	if err := rundir.ReadJSON(bs[0], rundir.CapacityFile, &b); err != nil {
+		return true, fmt.Errorf("B: %w", err)
+	}
+	c, err := reports.CompareCapacity(&a, &b, maxReg)
+	if err != nil {
+		return true, err
+	}
+	var buf bytes.Buffer
+	switch format {
+	case "table":
+		err = c.WriteTable(&buf)
+	case "markdown", "md":
+		err = c.WriteMarkdown(&buf)
+	case "html":
+		err = c.WriteHTML(&buf)
+	}
+	if err != nil {
+		return true, err
+	}
+	if err := emit(cmd.OutOrStdout(), buf.Bytes(), out); err != nil {
+		return true, err
+	}
+	if c.Regressed() {
+		return true, failed("B's capacity regressed against A's")
+	}
+	return true, nil
+}
+
+// emit writes a comparison to the --out file, or to w when there is none.
+func emit(w io.Writer, b []byte, out string) error {
+	if out == "" || out == "-" {
+		_, err := w.Write(b)
+		return err
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	fmt.Fprintln(w, "wrote", out)
+	return nil
 }
 
 // parsePercent reads "10%", "10" (percent) or "off".

@@ -7,17 +7,22 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/vaultstorm/vaultstorm/checkers"
+	"github.com/vaultstorm/vaultstorm/internal/runbucket"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
+	"github.com/vaultstorm/vaultstorm/snapshots"
 )
 
 func init() { rootCmd.AddCommand(loadCmd(), verifyCmd()) }
+
+var runIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 type loadFlags struct {
 	rate          float64
@@ -41,6 +46,9 @@ type loadFlags struct {
 	http2         bool
 	procs         int
 	tick          time.Duration
+	shard         string
+	runID         string
+	upload        string
 }
 
 func loadCmd() *cobra.Command {
@@ -67,13 +75,27 @@ histograms.hlog (HdrHistogram interval log, one tag per op, values in ns),
 ledger.jsonl (every acknowledged write: key, version, sha256 of the value)
 and summary.json. 'vaultstorm verify DIR' checks a ledger again later.
 
+Load from many machines (--shard I/N): N load processes, one per machine,
+each run with the same flags and its own index I, 0-based (0 to N-1), so
+that a Kubernetes indexed Job passes "$JOB_COMPLETION_INDEX/N" and Nomad
+"${NOMAD_ALLOC_INDEX}/N" unchanged. --rate (and --ramp, --steps) is the
+WHOLE run's rate: each shard sends 1/N of it (--rate 200 --shard 2/4 sends
+50 req/s). Each shard writes keys under its own prefix
+(<key prefix>shard-I-of-N/), so its ledger is verifiable alone, and its own
+run directory with the shard in meta.json and load.json. --run-id names the
+sharded run (the same on every shard; default key prefix load/<run id>/);
+'vaultstorm merge DIR...' then adds the shards' histograms exactly, sums
+their samples per wall-clock second, unites their ledgers and verifies them
+once. --closed cannot be sharded.
+
 Exit status: 0 when the run completed and no acknowledged write was lost;
 1 when acknowledged writes were lost; 2 for bad input, an unreachable, sealed
 or forbidden cluster, or an interrupted run.`,
 		Example: `  vaultstorm load --rate 500 --duration 30s
   vaultstorm load --rate 200 --duration 1m --mix read=50,write=40,delete=10 --target all
   vaultstorm load --ramp 100:2000@50s --duration 1m --key-dist zipf
-  vaultstorm load --closed 32 --duration 20s --mix read=100`,
+  vaultstorm load --closed 32 --duration 20s --mix read=100
+  vaultstorm load --rate 200 --duration 5m --shard "$JOB_COMPLETION_INDEX/4" --run-id nightly-42 --out /data/shard`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLoad(cmd, f)
@@ -100,6 +122,9 @@ or forbidden cluster, or an interrupted run.`,
 	fl.Uint64Var(&f.seed, "seed", 0, "seed of the op and key choices (0: from the clock); the seed used is in load.json")
 	addProcsFlag(fl, &f.procs)
 	fl.DurationVar(&f.tick, "tick", 0, "send the requests due in each tick together, in bursts (e.g. 5ms): same rate, less generator CPU per request on a small machine; 0: each at its own time")
+	fl.StringVar(&f.shard, "shard", "", "run generator I of N (I 0-based: 0 to N-1, e.g. \"$JOB_COMPLETION_INDEX/4\"): 1/N of --rate, keys under <key prefix>shard-I-of-N/; merge the N run directories with 'vaultstorm merge'")
+	fl.StringVar(&f.runID, "run-id", "", "with --shard: the sharded run's name, the same on every shard (checked by merge; default key prefix load/<run id>/)")
+	fl.StringVar(&f.upload, "upload", "", "when the run is over, copy its run directory into this bucket (file:///dir or s3://bucket?region=…&endpoint=…&prefix=RUN/, as snapshot stores; S3 credentials from the AWS environment) under shard-I-of-N/ (with --shard) or the run directory's name; 'vaultstorm merge URL' reads the shards back")
 	fl.BoolVar(&f.http2, "http2", false, "speak HTTP/2 (one connection per node, like vault/api) instead of HTTP/1.1 (a connection per request in flight)")
 	return cmd
 }
@@ -173,6 +198,37 @@ func (f loadFlags) options(cmd *cobra.Command) (load.Options, error) {
 	o.Keys, o.ValueSize, o.Target, o.Mount, o.KeyPrefix = f.keys, f.valueSize, f.target, strings.Trim(f.mount, "/"), f.keyPrefix
 	o.Timeout, o.MaxInFlight, o.LateThreshold, o.NoPrefill, o.Seed, o.HTTP2 = f.timeout, f.maxInFlight, f.lateThreshold, f.noPrefill, f.seed, f.http2
 	o.Tick = f.tick
+	if f.upload != "" {
+		if _, err := snapshots.ParseURL(f.upload); err != nil {
+			return o, fmt.Errorf("--upload: %w", err)
+		}
+	}
+	if f.runID != "" && f.shard == "" {
+		return o, errors.New("--run-id names a sharded run: give --shard I/N too")
+	}
+	if f.shard != "" {
+		sh, err := load.ParseShard(f.shard)
+		if err != nil {
+			return o, fmt.Errorf("--shard %w", err)
+		}
+		if o.Closed > 0 {
+			return o, errors.New("--shard cannot be combined with --closed: a closed loop has no rate to split")
+		}
+		if f.runID != "" && !runIDRE.MatchString(f.runID) {
+			return o, fmt.Errorf("--run-id %q: use letters, digits, '.', '_' and '-'", f.runID)
+		}
+		sh.RunID = f.runID
+		o.Shard = &sh
+		o.Schedule = o.Schedule.Split(sh)
+		if o.Schedule.Count() < 1 {
+			return o, fmt.Errorf("--shard %s: this shard's share of the rate sends no request in %s", f.shard, o.Schedule.Duration())
+		}
+		if o.Seed != 0 {
+			// Shards given one --seed would otherwise make the same op
+			// and key choices in lockstep.
+			o.Seed += uint64(sh.Index)
+		}
+	}
 	return o, nil
 }
 
@@ -193,6 +249,9 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	dir := f.out
 	if dir == "" {
 		dir = filepath.Join("runs", started.Format("20060102T150405Z")+"-load")
+		if o.Shard != nil {
+			dir += "-" + strings.TrimSuffix(load.ShardPrefix(*o.Shard), "/")
+		}
 	}
 	_, statErr := os.Stat(dir)
 	created := errors.Is(statErr, os.ErrNotExist)
@@ -206,6 +265,7 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 		Load:    o.Describe(),
 		Seed:    int64(o.Seed),
 		Started: started,
+		Shard:   o.Shard,
 	}
 	if err := rundir.WriteJSON(dir, rundir.MetaFile, meta); err != nil {
 		return err
@@ -256,6 +316,19 @@ func runLoad(cmd *cobra.Command, f loadFlags) error {
 	out := cmd.OutOrStdout()
 	load.WriteTable(out, sum)
 	fmt.Fprintf(out, "run directory: %s\n", dir)
+	if f.upload != "" && !interrupted {
+		folder := filepath.Base(filepath.Clean(dir))
+		if o.Shard != nil {
+			folder = strings.TrimSuffix(load.ShardPrefix(*o.Shard), "/")
+		}
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+		n, err := runbucket.Upload(uctx, f.upload, dir, folder)
+		cancel()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "uploaded %d files to %s %s/\n", n, runbucket.Redact(f.upload), folder)
+	}
 	if verr != nil {
 		return fmt.Errorf("verify: %w", verr)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vaultstorm/vaultstorm/cluster/external"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
 	"github.com/vaultstorm/vaultstorm/reports"
@@ -28,7 +29,8 @@ func runCmd() *cobra.Command {
 	var out, vaultBin, vaultVersion string
 	var keep bool
 	var subnet, procs, repeat int
-	var provider string
+	var provider, inventory string
+	var dryRun, yes bool
 	cmd := &cobra.Command{
 		Use:   "run NAME|FILE",
 		Short: "Run a scenario: cluster up, load, faults on schedule, recovery measured, verdict",
@@ -42,6 +44,14 @@ linearizability, judges the scenario's expectations, writes the run
 directory and its reports, and tears the cluster down (also on Ctrl-C).
 
 NAME is a built-in scenario (see 'vaultstorm scenarios'); FILE is your own HCL.
+
+--inventory FILE (or cluster { provider = "external" inventory = "FILE" })
+runs the scenario on a cluster vaultstorm did not make: nothing is stood up
+or torn down, the nodes are read from Vault, every fault is the inventory's
+command (kill, stop, pause/resume, partition/heal, spot_reclaim = reclaim;
+the replacement the fleet launches is found in the raft configuration), and
+each command's output goes to RUN/commands/. It needs --yes (or CI=true);
+--dry-run prints the schedule and the commands it would run, and exits.
 
 Exit status: 0 when every expectation holds, 1 when one fails (a figure
 that could not be measured - an unfinished read-back, no leader at the
@@ -66,6 +76,9 @@ latency.hgrm.`,
 			sc, err := scenarios.Load(args[0])
 			if err != nil {
 				return err
+			}
+			if sc.Capacity != nil {
+				return fmt.Errorf("%s has a capacity block: it is a capacity search, run it with `vaultstorm capacity %s`", args[0], args[0])
 			}
 			if procs, err = setProcs(procs); err != nil {
 				return err
@@ -102,6 +115,24 @@ latency.hgrm.`,
 				// scenario.hcl (as run) says where it ran.
 				sc.Cluster.Provider = provider
 			}
+			if inventory != "" {
+				sc.Cluster.Provider, sc.Cluster.Inventory = scenarios.ProviderExternal, inventory
+			}
+			var fleet *external.Fleet
+			if sc.Cluster.Provider == scenarios.ProviderExternal {
+				if sc.Cluster.Inventory == "" {
+					return errors.New("provider \"external\" needs an inventory: --inventory FILE, or inventory = \"FILE\" in the cluster block")
+				}
+				if fleet, err = attachInventory(cmd.Context(), sc.Cluster.Inventory); err != nil {
+					return err
+				}
+			}
+			if dryRun {
+				return printSchedule(sc, fleet)
+			}
+			if fleet != nil && !confirmed(yes) {
+				return fmt.Errorf("scenario %s acts on the cluster %s (%d nodes) that %s describes: add --yes to run it (CI=true counts as yes), or --dry-run to see what it would do", sc.Name, fleet.Inv.ClusterName, len(fleet.Nodes()), sc.Cluster.Inventory)
+			}
 			repeated := cmd.Flags().Changed("repeat")
 			if repeat < 1 || repeat > 100 {
 				return fmt.Errorf("--repeat %d: want 1-100", repeat)
@@ -121,7 +152,7 @@ latency.hgrm.`,
 				}
 			}
 			if !repeated {
-				return runOnce(cmd, sc, out, vaultBin, keep, subnet, procs)
+				return runOnce(cmd, sc, out, vaultBin, keep, subnet, procs, fleet)
 			}
 			// --repeat N: RUN/1 … RUN/N, one after another, each with its
 			// own cluster and the same seed, so `compare 'A/*' 'B/*'` has
@@ -131,7 +162,7 @@ latency.hgrm.`,
 			for i := 1; i <= repeat; i++ {
 				dir := filepath.Join(out, strconv.Itoa(i))
 				fmt.Printf("\n== repetition %d/%d: %s\n", i, repeat, dir)
-				err := runOnce(cmd, sc, dir, vaultBin, keep, subnet, procs)
+				err := runOnce(cmd, sc, dir, vaultBin, keep, subnet, procs, fleet)
 				v := fmt.Sprintf("repetition %d/%d: %s %s", i, repeat, verdictOf(err), dir)
 				fmt.Println(v)
 				verdicts = append(verdicts, v)
@@ -155,6 +186,9 @@ latency.hgrm.`,
 	f.BoolVar(&keep, "keep", false, "leave the cluster up at the end (remove it with vaultstorm down --dir RUN/cluster)")
 	f.IntVar(&subnet, "subnet", 0, "third octet of the nodes' addresses (127.0.SUBNET.11… for process, 10.213.SUBNET.11… for docker), to run beside another cluster")
 	f.StringVar(&provider, "provider", "", "where the nodes run, whatever the scenario names: process (local vault processes) or docker (a container per node on a private network)")
+	f.StringVar(&inventory, "inventory", "", "run on the cluster this inventory describes (provider external): nothing stood up or torn down, faults through its commands")
+	f.BoolVar(&dryRun, "dry-run", false, "print the fault schedule (and, with an inventory, each command with the nodes as they are now) and run nothing")
+	f.BoolVar(&yes, "yes", false, "with an inventory: act on that cluster (CI=true counts as yes)")
 	addProcsFlag(f, &procs)
 	f.StringVar(&vaultBin, "vault-bin", defaultVaultBin(), "Vault binary, unless the scenario names one (default bin/vault)")
 	f.StringVar(&vaultVersion, "vault-version", "", "run Vault release `VERSION` (e.g. 1.19.5), whatever the scenario names: bin/vault-VERSION next to the default binary, built by 'make vault VAULT_VERSION=VERSION'; excludes --vault-bin")
@@ -163,14 +197,14 @@ latency.hgrm.`,
 }
 
 // runOnce runs sc into out and prints its tables: what `run` does once.
-func runOnce(cmd *cobra.Command, sc *scenarios.Scenario, out, vaultBin string, keep bool, subnet, procs int) error {
+func runOnce(cmd *cobra.Command, sc *scenarios.Scenario, out, vaultBin string, keep bool, subnet, procs int, fleet *external.Fleet) error {
 	fmt.Printf("scenario %s (seed %d, time scale %g, %d harness thread(s)): %s\nrun directory: %s\n", sc.Name, sc.Seed, sc.TimeScale, procs, sc.Description, out)
 	// The bar starts with the load, not with the cluster bring-up.
 	var prog *load.Progress
 	var once sync.Once
 	start := time.Now()
 	res, err := runner.Run(cmd.Context(), runner.Options{
-		Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep, Subnet: subnet,
+		Scenario: sc, OutDir: out, VaultBin: vaultBin, Keep: keep, Subnet: subnet, Fleet: fleet,
 		Tool: "vaultstorm " + version, Command: strings.Join(os.Args, " "),
 		Logf: func(format string, a ...any) {
 			fmt.Fprintf(os.Stderr, "%7.1fs  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/vaultenv"
 	"github.com/vaultstorm/vaultstorm/load"
 )
@@ -57,5 +60,28 @@ func envTarget(addr string) (load.Target, error) {
 	if t.Token == "" {
 		return t, errors.New("VAULT_ADDR is set but no token: set VAULT_TOKEN or VAULT_TOKEN_FILE")
 	}
-	return t, nil
+	return discoverTarget(t), nil
+}
+
+// discoverTarget learns the cluster's nodes from Vault itself (raft
+// configuration and sys/ha-status) when VAULT_ADDR names fewer than all of
+// them, so --target can name any node (by its raft node ID) and "active"
+// can follow a leader change; the load keeps the list current while it
+// runs (Target.Discover). A token that may not read those endpoints, or a
+// server without integrated storage, keeps VAULT_ADDR's addresses, and
+// says so once.
+func discoverTarget(t load.Target) load.Target {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	nodes, err := watch.DiscoverNodes(ctx, t.Addrs, t.CACert, t.Token)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "note: using only the nodes VAULT_ADDR names (%s): %v\n", strings.Join(t.Addrs, ", "), err)
+		return t
+	}
+	t.Names, t.Addrs, t.Discover = nil, nil, true
+	for _, n := range nodes {
+		t.Names = append(t.Names, n.Name)
+		t.Addrs = append(t.Addrs, n.Addr)
+	}
+	return t
 }

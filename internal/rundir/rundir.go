@@ -52,6 +52,27 @@ type Meta struct {
 	TimeScale    float64   `json:"time_scale,omitempty"`
 	Started      time.Time `json:"started"`
 	Ended        time.Time `json:"ended,omitempty"`
+	// Shard is set on a load run that was one generator of a sharded run
+	// ('load --shard I/N'); Merged on the run 'merge' made of such shards.
+	Shard  *Shard        `json:"shard,omitempty"`
+	Merged []MergedShard `json:"merged_shards,omitempty"`
+}
+
+// Shard names one generator of a sharded load run. Index is 0-based (0 to
+// Count-1), as Kubernetes' JOB_COMPLETION_INDEX and Nomad's
+// NOMAD_ALLOC_INDEX are, so a job passes its index through unchanged.
+type Shard struct {
+	Index int    `json:"index"`
+	Count int    `json:"count"`
+	RunID string `json:"run_id,omitempty"` // the same on every shard of one run
+}
+
+// MergedShard is one shard run directory a merged run was made of.
+type MergedShard struct {
+	Index   int       `json:"index"`
+	Dir     string    `json:"dir"`
+	Started time.Time `json:"started"`
+	Ended   time.Time `json:"ended"`
 }
 
 // Partial reports whether the run never reached its end.

@@ -42,6 +42,49 @@ type Server struct {
 
 	Requests atomic.Int64
 	leader   atomic.Pointer[string]
+
+	// The capacity model (SetCapacity): service time per request, and
+	// when the single server is next free.
+	service atomic.Int64
+	qmu     sync.Mutex
+	free    time.Time
+}
+
+// SetCapacity makes the KV API serve at most n requests per second: one at
+// a time in arrival order, each taking 1/n (a single-server queue with a
+// fixed service time). Below n a request waits at most for the ones that
+// arrived with it; above n the queue, and every latency, grow without
+// bound: a known knee at n for capacity tests. 0 removes the limit.
+func (s *Server) SetCapacity(n float64) {
+	if n <= 0 {
+		s.service.Store(0)
+		return
+	}
+	s.service.Store(int64(float64(time.Second) / n))
+}
+
+// queue waits for this request's turn in the capacity model.
+func (s *Server) queue(r *http.Request) bool {
+	svc := s.service.Load()
+	if svc == 0 {
+		return true
+	}
+	s.qmu.Lock()
+	now := time.Now()
+	if s.free.Before(now) {
+		s.free = now
+	}
+	s.free = s.free.Add(time.Duration(svc))
+	done := s.free
+	s.qmu.Unlock()
+	t := time.NewTimer(time.Until(done))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
 }
 
 // SetLeader is what sys/leader reports as leader_address from now on
@@ -195,6 +238,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.sealed.Load() {
 		writeErr(w, 503, "Vault is sealed")
+		return
+	}
+	if strings.Contains(p, "/data/") && !s.queue(r) {
 		return
 	}
 	if p == "sys/leader" { // unauthenticated, as in Vault

@@ -56,6 +56,20 @@ func shipped(t *testing.T, provider string) {
 				t.Fatal(err)
 			}
 			sc.Cluster.Provider = provider
+			if info.Name == "snapshot-under-load" {
+				// Scaled, a snapshot comes every 2 s (the interval's floor),
+				// and one of the shipped 10,000-key store takes ~1 s here:
+				// half the run snapshotting, on the two cores the generator
+				// shares, which then sent 1.1-2.2 % of its requests over
+				// 10 ms late (INVALID, rightly: 6 tries of 6 in one CI run,
+				// 6 of 6 here). With 2,000 keys (a 0.2 s snapshot, the time
+				// share the file has at full scale) containers were still
+				// at 1.0-1.2 %; the load's default 1,000 keys keep the
+				// scenario's shape (five snapshots under load, latency
+				// during against outside) with room, and a tenth of the
+				// prefill.
+				sc.Load.Keys = scenarios.DefaultKeys
+			}
 			// An INVALID run (the generator fell behind: this 2-core
 			// machine also runs the five nodes; one send 128ms late is enough)
 			// says nothing either way: it is measured again, at most three
@@ -63,6 +77,11 @@ func shipped(t *testing.T, provider string) {
 			var out string
 			var s rundir.Summary
 			start := time.Now()
+			defer func() {
+				if t.Failed() && out != "" {
+					keepRun(t, out)
+				}
+			}()
 			for try := 1; ; try++ {
 				out = filepath.Join(t.TempDir(), fmt.Sprintf("run%d", try))
 				res, err := runner.Run(context.Background(), runner.Options{
@@ -402,4 +421,19 @@ func nothingLeft(t *testing.T, out string) {
 			t.Errorf("process left: %s", l)
 		}
 	}
+}
+
+// keepRun copies a failed run's directory (events, node logs, summary,
+// report) somewhere that outlives the test, modes kept (node logs are
+// 0600), for the post-mortem of a failure that does not come back.
+func keepRun(t *testing.T, out string) {
+	dst, err := os.MkdirTemp("", "vaultstorm-failed-"+strings.ReplaceAll(t.Name(), "/", "-")+"-")
+	if err != nil {
+		return
+	}
+	if b, err := exec.Command("cp", "-a", out+"/.", dst).CombinedOutput(); err != nil {
+		t.Logf("keep the run directory: %v: %s", err, b)
+		return
+	}
+	t.Logf("run directory kept in %s", dst)
 }

@@ -177,3 +177,36 @@ func deref(p *float64) any {
 	}
 	return *p
 }
+
+// A partition that heals before the majority elects a leader did not show
+// that the majority fails over: the leader that follows the heal is not
+// new_leader, however soon it came (CI: partition lifted at 8.006s,
+// leader at 8.167s, within leader_within 10s).
+func TestJudgeLeaderAfterLift(t *testing.T) {
+	at := time.Date(2026, 12, 6, 4, 26, 3, 536e6, time.UTC)
+	sum := &rundir.Summary{Verified: true, Final: &rundir.FinalState{Leader: "node2", IntendedVoters: 5}}
+	x := scenarios.Expect{NewLeader: ptr(true), LeaderWithin: ptr(10 * time.Second)}
+	for _, c := range []struct {
+		kind    string
+		elected float64
+		want    bool
+	}{
+		{"partition", 8167, false},
+		{"partition", 7900, true},
+		{"pause", 8167, false},
+		{"kill", 8167, true}, // a kill's restart is not a lift of the same kind
+	} {
+		sum.Faults = []rundir.FaultResult{{Kind: c.kind, At: at, End: at.Add(8006 * time.Millisecond), LeaderElectedMs: ptr(c.elected)}}
+		got := judged(t, judge(x, sum, 0, measured{}, nil, postChecks{}))
+		e := got["new_leader (fault 1 "+c.kind+")"]
+		if e.Passed != c.want {
+			t.Errorf("%s, leader at %gms: new_leader passed=%v (%s), want %v", c.kind, c.elected, e.Passed, e.Got, c.want)
+		}
+		if !c.want && !strings.Contains(e.Got, "after the fault was lifted") {
+			t.Errorf("%s: got %q, want it to say the leader came after the lift", c.kind, e.Got)
+		}
+		if !got["leader_within (fault 1 "+c.kind+")"].Passed {
+			t.Errorf("%s: leader_within should judge only the time (%gms <= 10s)", c.kind, c.elected)
+		}
+	}
+}

@@ -342,7 +342,11 @@ func judge(x scenarios.Expect, sum *rundir.Summary, p99During float64, noFault m
 			if x.NewLeader != nil {
 				// A fault that did not hit the leader leaves LeaderElectedMs nil:
 				// "new leader" then means "leadership moved", which it did not.
-				add(fmt.Sprintf("new_leader (fault %d %s)", i+1, f.Kind), fmt.Sprint(*x.NewLeader), fmt.Sprint(hit), hit == *x.NewLeader)
+				got, ok := fmt.Sprint(hit), hit == *x.NewLeader
+				if late := electedAfterLift(f); late != "" && *x.NewLeader {
+					got, ok = late, false
+				}
+				add(fmt.Sprintf("new_leader (fault %d %s)", i+1, f.Kind), fmt.Sprint(*x.NewLeader), got, ok)
 			}
 			if x.LeaderWithin != nil && hit {
 				add(fmt.Sprintf("leader_within (fault %d %s)", i+1, f.Kind), "<= "+x.LeaderWithin.String(), fmtMs(*f.LeaderElectedMs), *f.LeaderElectedMs <= ms(*x.LeaderWithin))
@@ -606,4 +610,20 @@ func msPtr(from, to time.Time) *float64 {
 	}
 	v := ms(to.Sub(from))
 	return &v
+}
+
+// electedAfterLift says, for a pause or partition whose new leader came
+// only after the fault was lifted, when each happened; "" otherwise. Such a
+// leader is not the majority side failing over: the old leader was back
+// (and may have taken part in the vote), so the fault did not show that
+// the rest of the cluster elects one on its own.
+func electedAfterLift(f rundir.FaultResult) string {
+	if f.LeaderElectedMs == nil || f.End.IsZero() || (f.Kind != string(scenarios.KindPause) && f.Kind != string(scenarios.KindPartition)) {
+		return ""
+	}
+	lifted := ms(f.End.Sub(f.At))
+	if *f.LeaderElectedMs <= lifted {
+		return ""
+	}
+	return fmt.Sprintf("only after the fault was lifted (leader at %s, lifted at %s)", fmtMs(*f.LeaderElectedMs), fmtMs(lifted))
 }

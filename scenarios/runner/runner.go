@@ -21,6 +21,7 @@ import (
 	"github.com/vaultstorm/vaultstorm/chaos"
 	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/cluster"
+	"github.com/vaultstorm/vaultstorm/cluster/external"
 	"github.com/vaultstorm/vaultstorm/cluster/storage"
 	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
@@ -42,6 +43,10 @@ type Options struct {
 	Logf func(format string, a ...any)
 	// OnSample receives each second of load (progress bars).
 	OnSample func(rundir.Sample)
+	// Fleet is the cluster to run on when the scenario's provider is
+	// "external" (an inventory, attached): the runner stands up nothing
+	// and tears down nothing.
+	Fleet *external.Fleet
 	// DuringLoad, when set, runs beside the load once it has started,
 	// with the cluster (tests use it to act behind the harness's back).
 	DuringLoad func(ctx context.Context, c *cluster.Cluster, t0 time.Time)
@@ -77,6 +82,9 @@ type run struct {
 	logf   func(string, ...any)
 
 	opMu sync.Mutex // one fault action at a time: they all change the cluster
+	// noticed are the nodes given a spot interruption notice and not yet
+	// reclaimed (under opMu): no other fault picks them meanwhile.
+	noticed map[*cluster.Node]bool
 
 	outMu  sync.Mutex
 	writes []checkers.Outcome
@@ -156,11 +164,25 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	spec.Subnet = o.Subnet
-	r.logf("cluster: %d nodes, storage %s, Vault %s", spec.Nodes, storageName(spec.Storage), bin)
-	c, err := cluster.Up(ctx, cluster.Options{Dir: filepath.Join(o.OutDir, "cluster"), Spec: spec, VaultBin: bin})
-	if err != nil {
-		r.event(rundir.Event{Kind: rundir.EvNote, Msg: "cluster up failed: " + err.Error()})
-		return nil, fmt.Errorf("cluster up: %w", err)
+	var c *cluster.Cluster
+	if sc.Cluster.Provider == scenarios.ProviderExternal {
+		if o.Fleet == nil {
+			return nil, errors.New("provider \"external\" needs an inventory: cluster { inventory = \"FILE\" } or --inventory FILE")
+		}
+		o.Fleet.Inv.Commands.Dir = filepath.Join(o.OutDir, "commands")
+		r.logf("cluster: %s (from %s), driven by its inventory's commands", o.Fleet.Inv.ClusterName, o.Fleet.Inv.File)
+		c, err = cluster.Attach(ctx, filepath.Join(o.OutDir, "cluster"), o.Fleet, sc.Cluster.Nodes)
+		if err != nil {
+			r.event(rundir.Event{Kind: rundir.EvNote, Msg: "attach failed: " + err.Error()})
+			return nil, fmt.Errorf("attach: %w", err)
+		}
+	} else {
+		r.logf("cluster: %d nodes, storage %s, Vault %s", spec.Nodes, storageName(spec.Storage), bin)
+		c, err = cluster.Up(ctx, cluster.Options{Dir: filepath.Join(o.OutDir, "cluster"), Spec: spec, VaultBin: bin})
+		if err != nil {
+			r.event(rundir.Event{Kind: rundir.EvNote, Msg: "cluster up failed: " + err.Error()})
+			return nil, fmt.Errorf("cluster up: %w", err)
+		}
 	}
 	r.c = c
 	res = &Result{}
@@ -185,7 +207,7 @@ func Run(ctx context.Context, o Options) (res *Result, err error) {
 		return nil, err
 	}
 	for i, f := range faults {
-		if err := f.Available(c); err != nil {
+		if err := chaos.Available(f, c, sc.Faults[i].Restart); err != nil {
 			return nil, fmt.Errorf("fault %d (%s) cannot run here: %w", i+1, f.Kind(), err)
 		}
 	}
@@ -437,11 +459,18 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 	defer r.actionOver(fr)
 	spec := fr.spec
 	action := t0.Add(spec.At)
+	// A spot interruption notice names its instances: they are chosen
+	// when it is given (and, on an inventory's cluster, its notice
+	// command runs then: AWS FIS interrupts them itself when it ends).
+	var chosen []*cluster.Node
 	if spec.Kind == scenarios.KindSpotReclaim && spec.Notice > 0 {
 		if !sleepUntil(ctx, action) {
 			return
 		}
-		r.event(rundir.Event{Kind: rundir.EvFaultNotice, Fault: spec.Index, Msg: fmt.Sprintf("spot interruption notice: gone in %s", spec.Notice)})
+		var ok bool
+		if chosen, ok = r.notice(ctx, fr); !ok {
+			return
+		}
 		action = action.Add(spec.Notice)
 	}
 	if !sleepUntil(ctx, action.Add(-focusLead)) {
@@ -453,7 +482,17 @@ func (r *run) runFault(ctx context.Context, t0 time.Time, f chaos.Fault, fr *fau
 		return
 	}
 	r.opMu.Lock()
-	nodes, err := r.targets(spec)
+	nodes, err := chosen, error(nil)
+	if chosen == nil {
+		nodes, err = r.targets(spec)
+	} else {
+		for _, n := range chosen {
+			delete(r.noticed, n)
+			if !slices.Contains(r.c.State.Nodes, n) {
+				err = fmt.Errorf("%s, given the notice, was gone before its reclaim", n.Name)
+			}
+		}
+	}
 	if err != nil {
 		r.opMu.Unlock()
 		fr.err = err
@@ -602,6 +641,53 @@ func (r *run) act(fr *faultRun, what string, f func() error) (time.Time, bool) {
 	return done, true
 }
 
+// notice gives a spot reclaim's interruption notice: its nodes are chosen
+// now, recorded, and on an inventory's cluster its notice command runs on
+// each (when the inventory has one). ok is false when the fault cannot go
+// on (recorded on it).
+func (r *run) notice(ctx context.Context, fr *faultRun) ([]*cluster.Node, bool) {
+	spec := fr.spec
+	r.opMu.Lock()
+	nodes, err := r.targets(spec)
+	if err == nil {
+		if r.noticed == nil {
+			r.noticed = map[*cluster.Node]bool{}
+		}
+		for _, n := range nodes {
+			r.noticed[n] = true
+		}
+	}
+	r.opMu.Unlock()
+	if err != nil {
+		fr.err = err
+		r.event(rundir.Event{Kind: rundir.EvNote, Fault: spec.Index, Msg: "no target: " + err.Error()})
+		r.logf("fault %d %s: %v", spec.Index, spec.Kind, err)
+		return nil, false
+	}
+	var names []string
+	for _, n := range nodes {
+		names = append(names, n.Name)
+	}
+	r.event(rundir.Event{Kind: rundir.EvFaultNotice, Fault: spec.Index, Node: joinNames(names), Msg: fmt.Sprintf("spot interruption notice: gone in %s", spec.Notice)})
+	if fl := r.c.External(); fl != nil && fl.Inv.Commands.Has(external.OpNotice) {
+		for _, n := range nodes {
+			if err := r.c.RunCommand(ctx, external.OpNotice, n); err != nil {
+				r.opMu.Lock()
+				for _, n := range nodes {
+					delete(r.noticed, n)
+				}
+				r.opMu.Unlock()
+				fr.err = err
+				r.event(rundir.Event{Kind: rundir.EvNote, Fault: spec.Index, Msg: "notice failed: " + err.Error()})
+				r.logf("fault %d %s: notice failed: %v", spec.Index, spec.Kind, err)
+				return nil, false
+			}
+		}
+		r.logf("fault %d: spot interruption notice sent to %s (gone in %s)", spec.Index, joinNames(names), spec.Notice)
+	}
+	return nodes, true
+}
+
 // holdFor is how long a fault stays before it is lifted, and whether it is.
 func holdFor(f scenarios.Fault) (time.Duration, bool) {
 	switch f.Kind {
@@ -617,7 +703,7 @@ func holdFor(f scenarios.Fault) (time.Duration, bool) {
 
 // targets resolves a fault's target to nodes. Called with opMu held.
 func (r *run) targets(f scenarios.Fault) ([]*cluster.Node, error) {
-	nodes := r.c.State.Nodes
+	nodes := slices.DeleteFunc(slices.Clone(r.c.State.Nodes), func(n *cluster.Node) bool { return r.noticed[n] })
 	leaders := r.w.Active()
 	isLeader := func(n *cluster.Node) bool { return slices.Contains(leaders, n.Name) }
 	pick := func(from []*cluster.Node, count int, what string) ([]*cluster.Node, error) {
@@ -722,6 +808,9 @@ func (r *run) rand() *rand.Rand {
 func (r *run) collectLogs() {
 	dir := filepath.Join(r.o.OutDir, rundir.NodesDir)
 	_ = os.MkdirAll(dir, 0o755)
+	if r.c.External() != nil {
+		return // its logs are on its hosts; the commands' output is in commands/
+	}
 	nodes := append(append([]*cluster.Node{r.c.State.Seal}, r.c.State.Nodes...), r.c.State.Lost...)
 	for _, n := range nodes {
 		if b, err := os.ReadFile(r.c.LogFile(n.Name)); err == nil {

@@ -1,0 +1,168 @@
+package capacity
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/load"
+)
+
+var fakeDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fakeDir != "" {
+		os.RemoveAll(fakeDir)
+	}
+	os.Exit(code)
+}
+
+var fakeBin = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "capacity-fakevault")
+	if err != nil {
+		return "", err
+	}
+	fakeDir = dir
+	bin := filepath.Join(dir, "fakevault")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/vaultstorm/vaultstorm/load/fakevault/cmd/fakevault").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build the fake Vault: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// fake runs the fake Vault (cmd/fakevault) in a process of its own, behind
+// verified TLS, its KV API serving at most capacity requests per second (a
+// single-server queue; 0: no limit). Its own process, so that starving the
+// generator of CPU does not starve the server too.
+func fake(t *testing.T, capacity float64) load.Target {
+	t.Helper()
+	bin, err := fakeBin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--token", "s.capacitytest", "--capacity", fmt.Sprint(capacity), "--for", "10m")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// SIGTERM, so that it removes its CA's temporary directory.
+	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("fake vault: %v", err)
+	}
+	env := map[string]string{}
+	for _, f := range strings.Fields(strings.TrimPrefix(line, "export ")) {
+		k, v, _ := strings.Cut(f, "=")
+		env[k] = v
+	}
+	return load.Target{Names: []string{"node1"}, Addrs: []string{env["VAULT_ADDR"]}, CACert: env["VAULT_CACERT"], Token: env["VAULT_TOKEN"]}
+}
+
+func fakeConfig(t *testing.T, target load.Target) (Config, *rundir.CapacitySeries) {
+	dir := t.TempDir()
+	slo := DefaultSLO()
+	slo.P99Ms, slo.LateMs = 50, LateMs(50)
+	c := Config{
+		Target: target,
+		Load:   load.Options{Keys: 100, KeyPrefix: "capacity/test/", HistoryKeys: -1},
+		SLO:    slo, Warmup: time.Second, Hold: 3 * time.Second,
+		Search: Search{Start: 100, Factor: 2, Max: 5000, Precision: 0.05, MaxSteps: 12},
+		Dir:    filepath.Join(dir, "series-1"), RunDir: dir,
+	}
+	c.Load.Mix, _ = load.ParseMix("read=80,write=20")
+	return c, &rundir.CapacitySeries{Name: "fake"}
+}
+
+// The fake's knee is known (400 req/s): the search must find it within 10 %.
+func TestFindsTheFakesKnee(t *testing.T) {
+	const knee = 400.0
+	c, ser := fakeConfig(t, fake(t, knee))
+	if err := RunSeries(context.Background(), c, ser); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range ser.Steps {
+		t.Logf("step %d %-9s %6g req/s: achieved %7.1f p50 %6.1fms p99 %7.1fms late %.2f%% gen CPU %v → %s %v",
+			st.Index, st.Phase, st.Rate, st.Achieved, st.P50Ms, st.P99Ms, st.LatePct, deref(st.GeneratorCPU), st.Verdict, st.Why)
+	}
+	if ser.Status != rundir.SeriesKnee || ser.Capacity == nil {
+		t.Fatalf("status %s, capacity %v: %s", ser.Status, ser.Capacity, ser.Reason)
+	}
+	if got := *ser.Capacity; got < 0.9*knee || got > 1.1*knee {
+		t.Errorf("capacity %g req/s, want within 10%% of the fake's %g", got, knee)
+	}
+	if !ser.Verified || ser.LostWrites != 0 || ser.AckedWrites == 0 {
+		t.Errorf("ledger: verified %v, %d acked, %d lost (%s)", ser.Verified, ser.AckedWrites, ser.LostWrites, ser.VerifyError)
+	}
+	// Each step is a load run directory of its own, warm-up left out of
+	// the window, and its CPU measured over the same seconds.
+	first := ser.Steps[0]
+	if _, err := os.Stat(filepath.Join(c.RunDir, first.Dir, rundir.HistogramsFile)); err != nil {
+		t.Errorf("step directory: %v", err)
+	}
+	if w := first.End.Sub(first.Start); w < 2900*time.Millisecond || w > 3100*time.Millisecond {
+		t.Errorf("first step window %s, want the 3 s hold", w)
+	}
+	if first.GeneratorCPU == nil || *first.GeneratorCPU <= 0 {
+		t.Errorf("generator CPU not measured: %v", first.GeneratorCPU)
+	}
+}
+
+// A generator starved of CPU (one OS thread, shared with busy goroutines)
+// must say so, not report its own limit as the cluster's.
+func TestStarvedGeneratorIsGeneratorBound(t *testing.T) {
+	c, ser := fakeConfig(t, fake(t, 0))
+	c.Search = Search{Start: 200, Factor: 2, Max: 5000, Precision: 0.05, MaxSteps: 6}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	var stop atomic.Bool
+	defer stop.Store(true)
+	for range 3 {
+		go func() {
+			for !stop.Load() {
+				spin()
+			}
+		}()
+	}
+	if err := RunSeries(context.Background(), c, ser); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range ser.Steps {
+		t.Logf("step %d %6g req/s: p99 %.1fms late %.2f%% lag %.1fms → %s %v", st.Index, st.Rate, st.P99Ms, st.LatePct, st.MaxSendLagMs, st.Verdict, st.Why)
+	}
+	if ser.Status != rundir.SeriesGeneratorBound {
+		t.Fatalf("status %s (%s), want generator-bound", ser.Status, ser.Reason)
+	}
+	if ser.Capacity != nil {
+		t.Errorf("capacity %g reported for a generator-bound search", *ser.Capacity)
+	}
+}
+
+//go:noinline
+func spin() {
+	x := 0
+	for i := range 1_000_000 {
+		x += i
+	}
+	_ = x
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return "not measured"
+	}
+	return *p
+}
