@@ -350,28 +350,27 @@ func (c *client) follow() {
 		c.all.Store(&all)
 	}
 	var target *node
-	t, fallback, ok := c.w.Target()
-	if ok {
+	t, route := c.w.Target()
+	if route != watch.NoRoute {
 		target = c.byAddr[t.Addr]
 	}
 	c.mu.Unlock()
 	if target != nil && c.mode == "active" {
-		c.setActive(target, fallback)
+		c.setActive(target, route)
 	}
 }
 
 // findLeader asks every node now (one sweep of the watcher) and returns
-// where "active" traffic should go, and whether that is a standby
-// standing in for an active node the client does not know.
-func (c *client) findLeader(ctx context.Context) (*node, bool, error) {
+// where "active" traffic should go, and what that node is (watch.Route).
+func (c *client) findLeader(ctx context.Context) (*node, watch.Route, error) {
 	c.w.Sweep(ctx)
-	t, fallback, ok := c.w.Target()
-	if !ok {
+	t, route := c.w.Target()
+	if route == watch.NoRoute {
 		var states []string
 		for _, n := range c.w.Nodes() {
 			states = append(states, n.Addr+" "+c.w.State(n.Name))
 		}
-		return nil, false, fmt.Errorf("cannot find the active node: no node answers unsealed (%s)", strings.Join(states, ", "))
+		return nil, route, fmt.Errorf("cannot find the active node: no node answers unsealed (%s)", strings.Join(states, ", "))
 	}
 	c.mu.Lock()
 	n := c.byAddr[t.Addr]
@@ -383,16 +382,18 @@ func (c *client) findLeader(ctx context.Context) (*node, bool, error) {
 		c.mu.Unlock()
 	}
 	if n == nil {
-		return nil, false, fmt.Errorf("cannot find the active node: %s is not usable", t.Addr)
+		return nil, route, fmt.Errorf("cannot find the active node: %s is not usable", t.Addr)
 	}
-	return n, fallback, nil
+	return n, route, nil
 }
 
 // setActive points "active" requests at n and says so once when that is a
 // standby standing in for an active node outside the target, and once
-// when the active node is back among the target's nodes.
-func (c *client) setActive(n *node, fallback bool) {
+// when the active node is back among the target's nodes. Holding on the
+// last active node through a failover is the normal case and says nothing.
+func (c *client) setActive(n *node, route watch.Route) {
 	c.active.Store(n)
+	fallback := route == watch.RouteStandby
 	if c.fallback.Swap(fallback) == fallback || c.logf == nil {
 		return
 	}

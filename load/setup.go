@@ -79,11 +79,11 @@ func (c *client) preflight(ctx context.Context, o Options) error {
 		return firstErr
 	}
 	if c.mode == "active" {
-		n, fb, err := c.findLeader(ctx)
+		n, route, err := c.findLeader(ctx)
 		if err != nil {
 			return err
 		}
-		c.setActive(n, fb)
+		c.setActive(n, route)
 	}
 	if err := c.checkToken(ctx, o); err != nil {
 		return err

@@ -94,27 +94,28 @@ type Watcher struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu        sync.Mutex
-	nodes     []Node
-	loops     map[string]context.CancelFunc
-	state     map[string]string
-	version   map[string]string
-	lastAt    map[string]time.Time // last probe start per node
-	since     map[string]time.Time // when each node's state last changed
-	active    []string             // nodes reporting active, sorted
-	leaders   []LeaderObs
-	healthLog []HealthObs
-	healthy   bool
-	reason    string
-	focus     map[int][]string // open focus windows: nodes of each
-	nextF     int
-	wake      chan struct{} // closed and replaced to wake every loop
-	subs      map[int]func()
-	nextSub   int
-	started   time.Time
-	stopped   time.Time
-	quietFor  time.Duration // time with no focus window open
-	quietAt   time.Time     // start of the current quiet stretch (zero in focus)
+	mu         sync.Mutex
+	nodes      []Node
+	loops      map[string]context.CancelFunc
+	state      map[string]string
+	version    map[string]string
+	lastAt     map[string]time.Time // last probe start per node
+	since      map[string]time.Time // when each node's state last changed
+	active     []string             // nodes reporting active, sorted
+	lastActive string               // the node that most recently became active
+	leaders    []LeaderObs
+	healthLog  []HealthObs
+	healthy    bool
+	reason     string
+	focus      map[int][]string // open focus windows: nodes of each
+	nextF      int
+	wake       chan struct{} // closed and replaced to wake every loop
+	subs       map[int]func()
+	nextSub    int
+	started    time.Time
+	stopped    time.Time
+	quietFor   time.Duration // time with no focus window open
+	quietAt    time.Time     // start of the current quiet stretch (zero in focus)
 
 	counts [2]map[string]*atomic.Int64 // [quiet, focused] by kind
 }
@@ -312,11 +313,31 @@ func (w *Watcher) Active() []string {
 	return slices.Clone(w.active)
 }
 
+// Route says what the node Target returns is to the cluster.
+type Route int
+
+const (
+	NoRoute Route = iota
+	// RouteActive: the node said it is active.
+	RouteActive
+	// RouteLastActive: no node is active now; this one was the last, and
+	// requests stay on it until another is. A standby would forward them to
+	// it, and Vault does not let a standby become active while requests it
+	// forwarded are still in flight (startForwarding takes the lock every
+	// forwarded request holds for its whole length): against a partitioned
+	// or paused leader, the harness's own forwarded requests would hold
+	// the election back by up to their timeout (11.1 s seen in CI).
+	RouteLastActive
+	// RouteStandby: a live standby, which forwards to an active node the
+	// harness does not know of (the last active one is sealed or gone).
+	RouteStandby
+)
+
 // Target is where "send to the active node" traffic should go: the active
-// node (the one most recently confirmed when a partition leaves two), else
-// a live standby, which forwards to an active node the harness does not
-// know of (fallback true). ok is false when no node answers unsealed.
-func (w *Watcher) Target() (n Node, fallback, ok bool) {
+// node (the one most recently confirmed when a partition leaves two); else
+// the node that was active last, while it is still a member and not
+// sealed; else a live standby. The route is NoRoute when there is none.
+func (w *Watcher) Target() (Node, Route) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var best Node
@@ -327,14 +348,19 @@ func (w *Watcher) Target() (n Node, fallback, ok bool) {
 		}
 	}
 	if !bestAt.IsZero() {
-		return best, false, true
+		return best, RouteActive
+	}
+	for _, nd := range w.nodes {
+		if nd.Name == w.lastActive && w.state[nd.Name] != StateSealed && w.state[nd.Name] != StateUninit {
+			return nd, RouteLastActive
+		}
 	}
 	for _, nd := range w.nodes {
 		if w.state[nd.Name] == StateFollower {
-			return nd, true, true
+			return nd, RouteStandby
 		}
 	}
-	return Node{}, false, false
+	return Node{}, NoRoute
 }
 
 // State is a node's last observed state ("" before its first probe).
@@ -549,6 +575,9 @@ func (w *Watcher) setState(name, state, version string) {
 		w.state[name] = state
 		w.since[name] = now
 		w.emit(rundir.Event{T: now, Kind: rundir.EvNodeState, Node: name, State: state})
+		if state == StateLeader {
+			w.lastActive = name
+		}
 		var active []string
 		for n, s := range w.state {
 			if s == StateLeader {

@@ -98,8 +98,10 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 	}
 }
 
-// The watcher follows the active node, a kick makes it look at once, and
-// with no active node it falls back to a standby.
+// The watcher follows the active node, a kick makes it look at once; with
+// no active node it holds on the last active one while that is unsealed
+// (a standby would forward to it and hold its own promotion back), and
+// falls back to a standby once the last active node is sealed.
 func TestFollowsLeader(t *testing.T) {
 	fs, nodes, ca := threeFakes(t)
 	var mu sync.Mutex
@@ -116,15 +118,23 @@ func TestFollowsLeader(t *testing.T) {
 	defer w.OnChange(func() { changes.Add(1) })()
 	w.Start()
 	defer w.Stop()
-	eventually(t, "node1 active", 5*time.Second, func() bool { n, fb, ok := w.Target(); return ok && !fb && n.Name == "node1" })
+	target := func(name string, want Route) func() bool {
+		return func() bool { n, r := w.Target(); return r == want && n.Name == name }
+	}
+	eventually(t, "node1 active", 5*time.Second, target("node1", RouteActive))
 	// The coarse interval is an hour: only a kick makes it look again.
-	fs[0].state.Store("sealed")
-	fs[1].state.Store("leader")
+	fs[0].state.Store("follower")
+	fs[2].state.Store("leader")
 	w.Kick()
-	eventually(t, "node2 active after a kick", 5*time.Second, func() bool { n, _, ok := w.Target(); return ok && n.Name == "node2" })
-	fs[1].state.Store("sealed")
+	eventually(t, "node3 active after a kick", 5*time.Second, target("node3", RouteActive))
+	// Stepped down or cut off, with no other leader yet: stay on node3,
+	// not on the first standby.
+	fs[2].state.Store("follower")
 	w.Kick()
-	eventually(t, "fallback to standby node3", 5*time.Second, func() bool { n, fb, ok := w.Target(); return ok && fb && n.Name == "node3" })
+	eventually(t, "held on node3, the last active node", 5*time.Second, target("node3", RouteLastActive))
+	fs[2].state.Store("sealed")
+	w.Kick()
+	eventually(t, "fallback to standby node1", 5*time.Second, target("node1", RouteStandby))
 	if changes.Load() == 0 {
 		t.Errorf("subscribers were never told of a change")
 	}
@@ -136,8 +146,8 @@ func TestFollowsLeader(t *testing.T) {
 			leaders = append(leaders, e.Node)
 		}
 	}
-	if !slices.Equal(leaders, []string{"node1", "node2"}) {
-		t.Errorf("leader events %v, want node1 then node2", leaders)
+	if !slices.Equal(leaders, []string{"node1", "node3"}) {
+		t.Errorf("leader events %v, want node1 then node3", leaders)
 	}
 	if got := LeaderElected(w.Leaders(), time.Time{}, []string{"node1"}); got.IsZero() {
 		t.Errorf("LeaderElected found no leader other than node1 in %+v", w.Leaders())

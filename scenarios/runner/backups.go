@@ -15,6 +15,7 @@ import (
 	"github.com/vaultstorm/vaultstorm/chaos"
 	"github.com/vaultstorm/vaultstorm/checkers"
 	"github.com/vaultstorm/vaultstorm/cluster"
+	"github.com/vaultstorm/vaultstorm/cluster/watch"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/scenarios"
 	"github.com/vaultstorm/vaultstorm/snapshots"
@@ -69,8 +70,8 @@ func (r *run) startSnapshots(ctx context.Context, caFile string, bg *sync.WaitGr
 		// Yields to the generator as the nodes do (up --node-nice).
 		Nice: r.c.State.Spec.NodeNice,
 		Active: func(ctx context.Context) (*api.Client, error) {
-			n, fallback, ok := r.w.Target()
-			if !ok || fallback {
+			n, route := r.w.Target()
+			if route != watch.RouteActive {
 				return nil, errors.New("no active node")
 			}
 			if cl := clients[n.Addr]; cl != nil {
