@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -96,6 +97,10 @@ func classifyErr(err error) Class {
 		return ConnReset
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return ConnRefused
+	case strings.Contains(err.Error(), "http2: client connection lost"):
+		// net/http's HTTP/2 health check closed an unanswering connection;
+		// the error has no type to match.
+		return ConnReset
 	}
 	var (
 		unk  x509.UnknownAuthorityError

@@ -102,6 +102,8 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 	}
 	// maxConnsPerNode bounds HTTP/1.1 connections to one node.
 	const maxConnsPerNode = 64
+	// HTTP/2 health check: silence before a ping, and the wait for its answer.
+	const h2PingAfter, h2PingTimeout = time.Second, 2 * time.Second
 	dialer := &net.Dialer{Timeout: min(cc.timeout, 5*time.Second), KeepAlive: 30 * time.Second}
 	var dials atomic.Int64
 	tr := &http.Transport{
@@ -130,7 +132,18 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		// into a collapse, and is not what is being measured. Requests
 		// beyond the server's stream limit wait client-side, and their
 		// latency still counts from their intended time.
-		tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true}
+		//
+		// A connection that stops answering (the server resumed after a
+		// stall but this connection did not, or a middlebox dropped it) is
+		// pinged after 1 s without a frame and closed 2 s later: its
+		// requests fail as a lost connection and the next ones get a new
+		// connection, instead of every request queueing on it until its
+		// timeout. A whole-node stall shorter than 3 s does not trip it.
+		tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true, SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
+		// For HTTP/2 this bounds dials in progress, not connections: when
+		// a connection is lost, the requests queued on it would otherwise
+		// each dial (and handshake) a connection of their own.
+		tr.MaxConnsPerHost = 1
 	} else {
 		// A non-nil empty map is how net/http is told "HTTP/1.1 only".
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
