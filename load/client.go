@@ -411,7 +411,7 @@ func (c *client) setActive(n *node, route watch.Route) {
 		return
 	}
 	if fallback {
-		c.logf("no known node is active (the active node is not one of the target addresses?): sending to standby %s, which forwards to it", n.label())
+		c.logf("no known node is active, and the last active one is gone or sealed: sending to standby %s, which forwards to the active node (one the harness does not know of, or the next one elected)", n.label())
 	} else {
 		c.logf("the active node is %s again: sending there", n.label())
 	}

@@ -129,7 +129,7 @@ func TestActiveFallsBackToStandby(t *testing.T) {
 		t.Errorf("%d errors: the load kept going to the dead node", errs)
 	}
 	joined := strings.Join(logs, "\n")
-	if strings.Count(joined, "not one of the target addresses") != 1 {
+	if strings.Count(joined, "the last active one is gone or sealed") != 1 {
 		t.Errorf("want exactly one fallback message, log:\n%s", joined)
 	}
 	if !strings.Contains(joined, "n2 ("+b.srv.URL+")") || !strings.Contains(joined, "again") {
