@@ -23,20 +23,21 @@ type Class uint16
 // statuses.
 const (
 	OK          Class = 0
-	Timeout     Class = 1 // the request (or dial) outlived its deadline
-	ConnRefused Class = 2 // nothing listening: the node is down
-	ConnReset   Class = 3 // the connection broke (RST, EOF mid-response)
-	Sealed      Class = 4 // "Vault is sealed"
-	Standby     Class = 5 // a standby that will not serve or forward
-	NoLeader    Class = 6 // a standby that knows no active node
-	TLSError    Class = 7 // certificate or handshake failure
-	Other       Class = 8 // anything else (DNS, malformed response, …)
-	Canceled    Class = 9 // the run was stopped while the request was in flight
+	Timeout     Class = 1  // the request (or dial) outlived its deadline
+	ConnRefused Class = 2  // nothing listening: the node is down
+	ConnReset   Class = 3  // the connection broke (RST, EOF mid-response)
+	Sealed      Class = 4  // "Vault is sealed"
+	Standby     Class = 5  // a standby that will not serve or forward
+	NoLeader    Class = 6  // a standby that knows no active node
+	TLSError    Class = 7  // certificate or handshake failure
+	Other       Class = 8  // anything else (DNS, malformed response, …)
+	Canceled    Class = 9  // the run was stopped while the request was in flight
+	NoActive    Class = 10 // not sent: no node was active (an election, or quorum lost)
 	maxClass          = 600
 )
 
 var classNames = func() (t [maxClass]string) {
-	fixed := []string{"ok", "timeout", "conn_refused", "conn_reset", "sealed", "standby", "no_leader", "tls", "other", "canceled"}
+	fixed := []string{"ok", "timeout", "conn_refused", "conn_reset", "sealed", "standby", "no_leader", "tls", "other", "canceled", "no_active"}
 	copy(t[:], fixed)
 	for s := 100; s < maxClass; s++ {
 		t[s] = "http_" + strconv.Itoa(s)
@@ -46,7 +47,7 @@ var classNames = func() (t [maxClass]string) {
 
 // String is the name used in samples.jsonl and summary.json
 // (errors_by_class): ok, timeout, conn_refused, conn_reset, sealed, standby,
-// no_leader, tls, other, canceled, http_<status>.
+// no_leader, tls, other, canceled, no_active, http_<status>.
 func (c Class) String() string {
 	if int(c) < maxClass && classNames[c] != "" {
 		return classNames[c]

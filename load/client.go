@@ -61,11 +61,14 @@ type client struct {
 	fixed  *node
 	rr     atomic.Uint64
 	active atomic.Pointer[node]
-	// fallback: "active" requests go to a standby because no known node
-	// is active.
-	fallback atomic.Bool
-	logf     func(string, ...any)
-	dials    *atomic.Int64 // connections opened: each costs a TLS handshake
+	// noActive: "active" requests are not sent, because no node is active
+	// and the last active one is sealed or gone (watch.RouteNoActive).
+	noActive atomic.Bool
+	// routeMode is what the last setActive said to the user: the route,
+	// folded to normal (RouteActive), RouteStandby or RouteNoActive.
+	routeMode atomic.Int32
+	logf      func(string, ...any)
+	dials     *atomic.Int64 // connections opened: each costs a TLS handshake
 }
 
 // newTLSConfig verifies servers against caFile (or the system roots when no
@@ -162,6 +165,7 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		dials:   &dials,
 		byAddr:  map[string]*node{},
 	}
+	c.routeMode.Store(int32(watch.RouteActive)) // sending to the active node says nothing
 	var wnodes []watch.Node
 	for i, a := range t.Addrs {
 		n, err := c.newNode(i, nameAt(t, i), a, t.Token)
@@ -264,6 +268,10 @@ func (c *client) pick() *node {
 	return c.nodes[0]
 }
 
+// holding reports whether "active" requests are being held back because
+// no node is active (watch.RouteNoActive): they are not sent at all.
+func (c *client) holding() bool { return c.mode == "active" && c.noActive.Load() }
+
 // noteFailure makes the watcher look again at once when requests to
 // the presumed active node fail the way a dead or demoted leader fails.
 func (c *client) noteFailure(cl Class) {
@@ -271,7 +279,7 @@ func (c *client) noteFailure(cl Class) {
 		return
 	}
 	switch cl {
-	case ConnRefused, ConnReset, Timeout, Sealed, Standby, NoLeader:
+	case ConnRefused, ConnReset, Timeout, Sealed, Standby, NoLeader, NoActive:
 		c.w.Kick()
 	}
 }
@@ -364,11 +372,11 @@ func (c *client) follow() {
 	}
 	var target *node
 	t, route := c.w.Target()
-	if route != watch.NoRoute {
+	if route != watch.NoRoute && route != watch.RouteNoActive {
 		target = c.byAddr[t.Addr]
 	}
 	c.mu.Unlock()
-	if target != nil && c.mode == "active" {
+	if c.mode == "active" && (target != nil || route == watch.RouteNoActive) {
 		c.setActive(target, route)
 	}
 }
@@ -378,6 +386,9 @@ func (c *client) follow() {
 func (c *client) findLeader(ctx context.Context) (*node, watch.Route, error) {
 	c.w.Sweep(ctx)
 	t, route := c.w.Target()
+	if route == watch.RouteNoActive {
+		return nil, route, fmt.Errorf("cannot find the active node: none is, and %s, the last active one, is sealed or gone", c.w.LastActive())
+	}
 	if route == watch.NoRoute {
 		var states []string
 		for _, n := range c.w.Nodes() {
@@ -400,20 +411,35 @@ func (c *client) findLeader(ctx context.Context) (*node, watch.Route, error) {
 	return n, route, nil
 }
 
-// setActive points "active" requests at n and says so once when that is a
-// standby standing in for an active node outside the target, and once
-// when the active node is back among the target's nodes. Holding on the
-// last active node through a failover is the normal case and says nothing.
+// setActive points "active" requests at n, or at nothing for
+// watch.RouteNoActive (n is nil then). It says so once when a standby
+// stands in for an active node the harness does not know of, once when
+// requests stop because no node is active, and once when they go to a node
+// again. Holding on the last active node through a failover is the normal
+// case and says nothing.
 func (c *client) setActive(n *node, route watch.Route) {
-	c.active.Store(n)
-	fallback := route == watch.RouteStandby
-	if c.fallback.Swap(fallback) == fallback || c.logf == nil {
+	if route == watch.RouteNoActive {
+		c.noActive.Store(true)
+	} else {
+		c.active.Store(n)
+		c.noActive.Store(false)
+	}
+	mode := route
+	if mode != watch.RouteStandby && mode != watch.RouteNoActive {
+		mode = watch.RouteActive
+	}
+	if watch.Route(c.routeMode.Swap(int32(mode))) == mode || c.logf == nil {
 		return
 	}
-	if fallback {
-		c.logf("no known node is active, and the last active one is gone or sealed: sending to standby %s, which forwards to the active node (one the harness does not know of, or the next one elected)", n.label())
-	} else {
-		c.logf("the active node is %s again: sending there", n.label())
+	switch {
+	case mode == watch.RouteStandby:
+		c.logf("no known node is active: sending to standby %s, which forwards to the active node (one the harness was not told of)", n.label())
+	case mode == watch.RouteNoActive:
+		c.logf("no node is active, and %s, the last active one, is sealed or gone: requests are not sent (they count as no_active) until one is elected; a standby would forward them to the lost leader and hold its own promotion back", c.w.LastActive())
+	case route == watch.RouteActive:
+		c.logf("the active node is %s: sending there", n.label())
+	default:
+		c.logf("sending to %s, the last active node, again", n.label())
 	}
 }
 

@@ -230,8 +230,10 @@ func TestHistoryFailuresAndOutsideWrite(t *testing.T) {
 	dir := t.TempDir()
 	m, _ := ParseMix("read=50,write=50")
 	var samples int
-	// Timeouts of 300 ms in a stall of 1 s; then 500 ms sealed.
-	o := Options{Schedule: Constant(200, 5*time.Second), Mix: m, Keys: 4, HistoryKeys: 4, Seed: 5, Timeout: 300 * time.Millisecond,
+	// Timeouts of 300 ms in a stall of 1 s; then 500 ms sealed. The target
+	// is the node itself: "active" traffic would not be sent to a sealed
+	// node at all once the watcher saw it (no_active).
+	o := Options{Schedule: Constant(200, 5*time.Second), Mix: m, Keys: 4, HistoryKeys: 4, Seed: 5, Timeout: 300 * time.Millisecond, Target: "node1",
 		OnSample: func(rundir.Sample) {
 			switch samples++; samples {
 			case 1:

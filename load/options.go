@@ -86,7 +86,7 @@ type Options struct {
 type Result struct {
 	Op       Op
 	Class    Class     // OK or the error class
-	Node     int       // index of the node it went to (Target.Addrs first, then nodes the watcher added)
+	Node     int       // index of the node it went to (Target.Addrs first, then nodes the watcher added); -1 when it was not sent (no_active)
 	Seq      uint64    // position in the schedule: orders requests that share an intended time
 	Intended time.Time // from the schedule (closed loop: when sent)
 	Sent     time.Time

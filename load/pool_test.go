@@ -74,11 +74,12 @@ func countOps(s rundir.Summary) (n, errs int64) {
 	return
 }
 
-// --target active when the active node is not among the target's
-// addresses (a replacement after a spot reclaim): the load goes to a live
-// standby (which forwards) instead of the dead node, says so once, and
-// follows the leader again when it is back in the list.
-func TestActiveFallsBackToStandby(t *testing.T) {
+// --target active through a failover in which the last active node is
+// lost (sealed here; reclaimed in a scenario) before another is elected:
+// requests are not sent at all, to the sealed node or to a standby that
+// would forward them, and count as no_active; the load says so once, and
+// follows the new leader when there is one.
+func TestActiveHoldsWithNoActiveNode(t *testing.T) {
 	a, b := newStub(t), newStub(t)
 	ca := t.TempDir() + "/ca.pem"
 	pa, _ := os.ReadFile(a.target.CACert)
@@ -98,10 +99,10 @@ func TestActiveFallsBackToStandby(t *testing.T) {
 		OnSample: func(rundir.Sample) {
 			sec++
 			switch sec {
-			case 1: // a dies; the new leader is a node the target does not list
+			case 1: // the leader is lost; b, a standby, knows no leader
 				a.Seal(true)
 				b.SetLeader("https://127.0.0.1:1")
-			case 4: // b becomes the leader
+			case 4: // b is elected
 				b.SetLeader("")
 			}
 			mu.Lock()
@@ -115,24 +116,62 @@ func TestActiveFallsBackToStandby(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	n, errs := countOps(sum)
-	t.Logf("%d requests, %d errors %v; requests seen by a %v, by b %v; log %q", n, errs, sum.Ops["read"].ByErr, aAt, bAt, logs)
-	// Seconds 2–3 (fallback) and 5–6 (b leads) go to b: ≈200 each.
-	if d := bAt[2] - bAt[1]; d < 180 {
-		t.Errorf("second 3: %d requests to the standby, want ≈200 (fell back?)", d)
+	noActive := sum.Ops["read"].ByErr["no_active"] + sum.Ops["write"].ByErr["no_active"]
+	t.Logf("%d requests, %d errors (%d no_active); requests seen by a %v, by b %v; log %q", n, errs, noActive, aAt, bAt, logs)
+	// Second 3: nothing is active. The watcher's own probes (a kick at
+	// most every 100 ms) are all either node may see.
+	if d := bAt[2] - bAt[1]; d > 30 {
+		t.Errorf("second 3: %d requests to the standby, want only probes (it would forward them to the lost leader)", d)
 	}
-	if d := aAt[2] - aAt[1]; d > 20 {
+	if d := aAt[2] - aAt[1]; d > 30 {
 		t.Errorf("second 3: %d requests to the sealed node", d)
 	}
-	// Staying on the dead node would fail ~1000 of the 1200; noticing
-	// takes one failed request plus a leader poll, longer on a busy machine.
-	if errs > 150 {
-		t.Errorf("%d errors: the load kept going to the dead node", errs)
+	// Seconds 2–4 are ≈600 requests with no active node; noticing the seal
+	// takes one failed request and a probe, noticing b a probe.
+	if noActive < 300 {
+		t.Errorf("%d no_active errors, want most of the ≈600 requests sent while no node was active", noActive)
+	}
+	if d := bAt[5] - bAt[4]; d < 180 {
+		t.Errorf("second 6: %d requests to the new leader, want ≈200", d)
 	}
 	joined := strings.Join(logs, "\n")
-	if strings.Count(joined, "the last active one is gone or sealed") != 1 {
-		t.Errorf("want exactly one fallback message, log:\n%s", joined)
+	if strings.Count(joined, "no node is active, and n1, the last active one, is sealed or gone") != 1 {
+		t.Errorf("want exactly one no-active message naming n1, log:\n%s", joined)
 	}
-	if !strings.Contains(joined, "n2 ("+b.srv.URL+")") || !strings.Contains(joined, "again") {
-		t.Errorf("want the standby named and the return to the leader logged, log:\n%s", joined)
+	if strings.Contains(joined, "sending to standby") {
+		t.Errorf("fell back to a standby, log:\n%s", joined)
+	}
+	if !strings.Contains(joined, "the active node is n2 ("+b.srv.URL+"): sending there") {
+		t.Errorf("want the new leader named, log:\n%s", joined)
+	}
+}
+
+// --target active when no listed node has ever been active (the address
+// given is a standby, and the active node is not among the target's): the
+// load goes to the standby, which forwards, and says so once.
+func TestActiveFallsBackToStandby(t *testing.T) {
+	a := newStub(t)
+	a.Mount("vaultstorm")
+	a.SetLeader("https://127.0.0.1:1")
+	tg := a.target
+	tg.Names = []string{"n1"}
+	var mu sync.Mutex
+	var logs []string
+	o := Options{Schedule: Constant(200, 2*time.Second), Keys: 20, NoPrefill: true, Seed: 5,
+		Logf: func(f string, args ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, args...)); mu.Unlock() }}
+	sum, err := Run(context.Background(), tg, o, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	n, errs := countOps(sum)
+	t.Logf("%d requests, %d errors %v; a saw %d; log %q", n, errs, sum.Ops["read"].ByErr, a.Requests.Load(), logs)
+	if errs > 0 || n < 380 {
+		t.Errorf("%d requests, %d errors: want ≈400 served by the standby", n, errs)
+	}
+	joined := strings.Join(logs, "\n")
+	if strings.Count(joined, "no known node is active: sending to standby n1 ("+a.srv.URL+")") != 1 {
+		t.Errorf("want exactly one fallback message naming n1, log:\n%s", joined)
 	}
 }

@@ -492,7 +492,11 @@ func (w *worker) do(j job) {
 	e := w.e
 	n := e.c.pick()
 	sent := time.Now()
-	cl, _ := w.exec(j, n)
+	cl, node := NoActive, -1
+	if !e.c.holding() {
+		cl, _ = w.exec(j, n)
+		node = n.idx
+	}
 	end := time.Now()
 	lag := sent.Sub(j.intended)
 	e.rec.record(j.op, cl, end.Sub(j.intended), lag, lag > e.o.LateThreshold)
@@ -500,7 +504,7 @@ func (w *worker) do(j job) {
 		e.c.noteFailure(cl)
 	}
 	if e.o.OnResult != nil {
-		e.o.OnResult(Result{Op: j.op, Class: cl, Node: n.idx, Seq: j.seq, Intended: j.intended, Sent: sent, End: end})
+		e.o.OnResult(Result{Op: j.op, Class: cl, Node: node, Seq: j.seq, Intended: j.intended, Sent: sent, End: end})
 	}
 }
 

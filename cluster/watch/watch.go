@@ -328,15 +328,26 @@ const (
 	// or paused leader, the harness's own forwarded requests would hold
 	// the election back by up to their timeout (11.1 s seen in CI).
 	RouteLastActive
-	// RouteStandby: a live standby, which forwards to an active node the
-	// harness does not know of (the last active one is sealed or gone).
+	// RouteStandby: a live standby, which forwards to the active node. Only
+	// while no watched node has ever said it is active: the active node is
+	// one the harness was not told of (a single VAULT_ADDR on a standby).
 	RouteStandby
+	// RouteNoActive: no node is active, and the one that was last is sealed
+	// or gone: an election is under way, or quorum is lost. "active"
+	// traffic should not be sent anywhere until a node says it is active. A
+	// standby would forward it to the lost leader (whose container address
+	// swallows packets) and, as above, hold back its own promotion until
+	// those requests time out: in CI's Docker spot-wave the leader came
+	// 10.8 s after a reclaim, the client's 10 s timeout after the harness
+	// fell back to the standby that won the election.
+	RouteNoActive
 )
 
 // Target is where "send to the active node" traffic should go: the active
 // node (the one most recently confirmed when a partition leaves two); else
 // the node that was active last, while it is still a member and not
-// sealed; else a live standby. The route is NoRoute when there is none.
+// sealed; else, once a node has been seen active, nowhere (RouteNoActive);
+// else a live standby. The route is NoRoute when there is none.
 func (w *Watcher) Target() (Node, Route) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -350,10 +361,13 @@ func (w *Watcher) Target() (Node, Route) {
 	if !bestAt.IsZero() {
 		return best, RouteActive
 	}
-	for _, nd := range w.nodes {
-		if nd.Name == w.lastActive && w.state[nd.Name] != StateSealed && w.state[nd.Name] != StateUninit {
-			return nd, RouteLastActive
+	if w.lastActive != "" {
+		for _, nd := range w.nodes {
+			if nd.Name == w.lastActive && w.state[nd.Name] != StateSealed && w.state[nd.Name] != StateUninit {
+				return nd, RouteLastActive
+			}
 		}
+		return Node{}, RouteNoActive
 	}
 	for _, nd := range w.nodes {
 		if w.state[nd.Name] == StateFollower {
@@ -361,6 +375,14 @@ func (w *Watcher) Target() (Node, Route) {
 		}
 	}
 	return Node{}, NoRoute
+}
+
+// LastActive is the node that most recently said it is active ("" when
+// none has).
+func (w *Watcher) LastActive() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lastActive
 }
 
 // State is a node's last observed state ("" before its first probe).

@@ -101,7 +101,8 @@ func eventually(t *testing.T, what string, within time.Duration, cond func() boo
 // The watcher follows the active node, a kick makes it look at once; with
 // no active node it holds on the last active one while that is unsealed
 // (a standby would forward to it and hold its own promotion back), and
-// falls back to a standby once the last active node is sealed.
+// sends nowhere once the last active node is sealed, never to a standby.
+// A standby is the route only while no node has ever been active.
 func TestFollowsLeader(t *testing.T) {
 	fs, nodes, ca := threeFakes(t)
 	var mu sync.Mutex
@@ -134,7 +135,10 @@ func TestFollowsLeader(t *testing.T) {
 	eventually(t, "held on node3, the last active node", 5*time.Second, target("node3", RouteLastActive))
 	fs[2].state.Store("sealed")
 	w.Kick()
-	eventually(t, "fallback to standby node1", 5*time.Second, target("node1", RouteStandby))
+	eventually(t, "no route once node3 is sealed", 5*time.Second, target("", RouteNoActive))
+	fs[1].state.Store("leader")
+	w.Kick()
+	eventually(t, "node2 active", 5*time.Second, target("node2", RouteActive))
 	if changes.Load() == 0 {
 		t.Errorf("subscribers were never told of a change")
 	}
@@ -146,11 +150,28 @@ func TestFollowsLeader(t *testing.T) {
 			leaders = append(leaders, e.Node)
 		}
 	}
-	if !slices.Equal(leaders, []string{"node1", "node3"}) {
-		t.Errorf("leader events %v, want node1 then node3", leaders)
+	if !slices.Equal(leaders, []string{"node1", "node3", "node2"}) {
+		t.Errorf("leader events %v, want node1, node3, node2", leaders)
 	}
 	if got := LeaderElected(w.Leaders(), time.Time{}, []string{"node1"}); got.IsZero() {
 		t.Errorf("LeaderElected found no leader other than node1 in %+v", w.Leaders())
+	}
+}
+
+// Until a node has said it is active, the active node is one the watcher
+// was not told of: a live standby, which forwards, is the route.
+func TestStandbyRouteWhileNoneEverActive(t *testing.T) {
+	fs, nodes, ca := threeFakes(t)
+	fs[0].state.Store("follower")
+	w, err := New(nodes[:2], Options{CACert: ca, Token: "tok", Coarse: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Start()
+	defer w.Stop()
+	eventually(t, "standby route", 5*time.Second, func() bool { n, r := w.Target(); return r == RouteStandby && n.Name != "" })
+	if got := w.LastActive(); got != "" {
+		t.Errorf("LastActive %q, want none", got)
 	}
 }
 
