@@ -1,47 +1,25 @@
 package capacity
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
 	"github.com/vaultstorm/vaultstorm/load"
+	"github.com/vaultstorm/vaultstorm/load/fakevault/fvtest"
 )
-
-var fakeDir string
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if fakeDir != "" {
-		os.RemoveAll(fakeDir)
-	}
+	fvtest.RemoveBin()
 	os.Exit(code)
 }
-
-var fakeBin = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "capacity-fakevault")
-	if err != nil {
-		return "", err
-	}
-	fakeDir = dir
-	bin := filepath.Join(dir, "fakevault")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/vaultstorm/vaultstorm/load/fakevault/cmd/fakevault").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build the fake Vault: %v\n%s", err, out)
-	}
-	return bin, nil
-})
 
 // fake runs the fake Vault (cmd/fakevault) in a process of its own, behind
 // verified TLS, its KV API serving at most capacity requests per second (a
@@ -49,27 +27,7 @@ var fakeBin = sync.OnceValues(func() (string, error) {
 // generator of CPU does not starve the server too.
 func fake(t *testing.T, capacity float64) load.Target {
 	t.Helper()
-	bin, err := fakeBin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "--token", "s.capacitytest", "--capacity", fmt.Sprint(capacity), "--for", "10m")
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// SIGTERM, so that it removes its CA's temporary directory.
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("fake vault: %v", err)
-	}
-	env := map[string]string{}
-	for _, f := range strings.Fields(strings.TrimPrefix(line, "export ")) {
-		k, v, _ := strings.Cut(f, "=")
-		env[k] = v
-	}
+	env := fvtest.Env(fvtest.Start(t, "--token", "s.capacitytest", "--capacity", fmt.Sprint(capacity), "--for", "10m"))
 	return load.Target{Names: []string{"node1"}, Addrs: []string{env["VAULT_ADDR"]}, CACert: env["VAULT_CACERT"], Token: env["VAULT_TOKEN"]}
 }
 

@@ -7,33 +7,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/load/fakevault/fvtest"
 )
 
 // fakeVaultEnv runs cmd/fakevault serving at most capacity KV requests per
 // second and returns the VAULT_* environment that points at it.
 func fakeVaultEnv(t *testing.T, capacity string) []string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "fakevault")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/vaultstorm/vaultstorm/load/fakevault/cmd/fakevault").CombinedOutput(); err != nil {
-		t.Fatalf("build the fake Vault: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "--capacity", capacity, "--for", "10m")
-	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// SIGTERM, so that it removes its CA's temporary directory.
-	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		t.Fatalf("fake vault: %v", err)
-	}
-	return strings.Fields(strings.TrimPrefix(line, "export "))
+	return fvtest.Start(t, "--capacity", capacity, "--for", "10m")
 }
 
 func readCapacity(t *testing.T, dir string) rundir.Capacity {

@@ -16,6 +16,7 @@ import (
 	"github.com/vaultstorm/vaultstorm/cluster"
 	"github.com/vaultstorm/vaultstorm/cluster/clustertest"
 	"github.com/vaultstorm/vaultstorm/internal/rundir"
+	"github.com/vaultstorm/vaultstorm/load/fakevault/fvtest"
 )
 
 // binary is vaultstorm built once for the CLI tests.
@@ -35,6 +36,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	fvtest.RemoveBin()
 	os.Exit(code)
 }
 
