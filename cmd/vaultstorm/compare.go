@@ -111,19 +111,8 @@ Exit status: 0 when B is within the thresholds, 1 when a figure regressed,
 			if err != nil {
 				return err
 			}
-			var buf bytes.Buffer
-			switch format {
-			case "table":
-				err = c.WriteTable(&buf)
-			case "markdown", "md":
-				err = c.WriteMarkdown(&buf)
-			case "html":
-				err = c.WriteHTML(&buf, runsA, runsB)
-			}
-			if err != nil {
-				return err
-			}
-			if err := emit(cmd.OutOrStdout(), buf.Bytes(), out); err != nil {
+			html := func(w io.Writer) error { return c.WriteHTML(w, runsA, runsB) }
+			if err := render(cmd, format, out, c.WriteTable, c.WriteMarkdown, html); err != nil {
 				return err
 			}
 			if c.Regressed() {
@@ -170,19 +159,7 @@ func compareCapacity(cmd *cobra.Command, as, bs []string, maxReg float64, format
 	if err != nil {
 		return true, err
 	}
-	var buf bytes.Buffer
-	switch format {
-	case "table":
-		err = c.WriteTable(&buf)
-	case "markdown", "md":
-		err = c.WriteMarkdown(&buf)
-	case "html":
-		err = c.WriteHTML(&buf)
-	}
-	if err != nil {
-		return true, err
-	}
-	if err := emit(cmd.OutOrStdout(), buf.Bytes(), out); err != nil {
+	if err := render(cmd, format, out, c.WriteTable, c.WriteMarkdown, c.WriteHTML); err != nil {
 		return true, err
 	}
 	if c.Regressed() {
@@ -257,4 +234,15 @@ func loadRuns(patterns []string) ([]*reports.Run, error) {
 		runs = append(runs, r)
 	}
 	return runs, nil
+}
+
+// render writes a comparison in the format asked for (checked already) to
+// out, or to stdout when out is "".
+func render(cmd *cobra.Command, format, out string, table, markdown, html func(io.Writer) error) error {
+	write := map[string]func(io.Writer) error{"table": table, "markdown": markdown, "md": markdown, "html": html}[format]
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	return emit(cmd.OutOrStdout(), buf.Bytes(), out)
 }
