@@ -3,7 +3,7 @@
 # closed loop, reads only, against the same five-node cluster (the one
 # `vaultstorm up` makes: TLS, raft on RAID0, transit auto-unseal), both on
 # the active node, taking turns RUNS times each (vaultstorm twice: its
-# default HTTP/1.1, and --http2). On a noisy 2-core machine
+# default HTTP/1.1, and --http2; VARIANTS picks others). On a noisy 2-core machine
 # only figures measured together mean anything, so both run here, now.
 #
 #   VAULT_BENCHMARK=/path/to/vault-benchmark make bench-peer
@@ -15,7 +15,9 @@
 #
 # Settings (environment): RUNS (3), DURATION (30s), WORKERS (32), KEYS
 # (1000), VALUE_SIZE (256), SUBNET (97: the cluster's 127.0.SUBNET.x
-# addresses), BIN (bin/vaultstorm), KEEP=1 keeps the work directory.
+# addresses), BIN (bin/vaultstorm), KEEP=1 keeps the work directory,
+# VARIANTS ("http1 http2": vaultstorm's flags to try; also procs1 for
+# --procs 1, the generator on one thread, and http2-procs1).
 #
 # Generator CPU is user+system time of the generator's process (rusage of
 # the child), setup included: vault-benchmark writes its keys first, and
@@ -31,6 +33,7 @@ cd "$(dirname "$0")/.."
 [ -x "$VAULT_BENCHMARK" ] || { echo "VAULT_BENCHMARK=$VAULT_BENCHMARK is not an executable file" >&2; exit 2; }
 RUNS=${RUNS:-3} DURATION=${DURATION:-30s} WORKERS=${WORKERS:-32} KEYS=${KEYS:-1000}
 VALUE_SIZE=${VALUE_SIZE:-256} SUBNET=${SUBNET:-97} BIN=${BIN:-bin/vaultstorm}
+VARIANTS=${VARIANTS:-http1 http2}
 [ -x "$BIN" ] || { echo "$BIN not found: run make build vault first" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "python3 is needed to read both tools' JSON" >&2; exit 2; }
 
@@ -93,11 +96,17 @@ n = m["requests"]
 print("vault-benchmark\t%.0f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f" % (
     m["throughput"], lat["50th"] / 1e6, lat["99th"] / 1e6, cpu * 1000 / n, wall, m["success"] * 100))
 EOF
-  for proto in http1 http2; do
+  for proto in $VARIANTS; do
   echo "== run $i of $RUNS: vaultstorm ($proto)"
   out=$work/vs-$proto-$i
   flags=()
-  [ "$proto" = http2 ] && flags=(--http2)
+  case $proto in
+    http1) ;;
+    http2) flags=(--http2) ;;
+    procs1) flags=(--procs 1) ;;
+    http2-procs1) flags=(--http2 --procs 1) ;;
+    *) echo "VARIANTS: unknown variant $proto (want http1, http2, procs1, http2-procs1)" >&2; exit 2 ;;
+  esac
   cpu=$(rusage "$BIN" load --closed "$WORKERS" --duration "$DURATION" --mix read=100 --keys "$KEYS" \
     --value-size "$VALUE_SIZE" --target active --out "$out" "${flags[@]}") \
     || { echo "vaultstorm load failed" >&2; exit 1; }
@@ -108,7 +117,8 @@ r = s["ops"]["read"]
 n = r["count"]
 cpu, wall = map(float, sys.argv[2].split())
 ok = 100.0 * (n - r.get("errors", 0)) / max(n, 1)
-name = "vaultstorm" if sys.argv[3] == "http1" else "vaultstorm --http2"
+name = {"http1": "vaultstorm", "http2": "vaultstorm --http2", "procs1": "vaultstorm --procs 1",
+        "http2-procs1": "vaultstorm --http2 --procs 1"}[sys.argv[3]]
 print("%s\t%.0f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f" % (
     name, n / s["duration_s"], r["p50_ms"], r["p99_ms"], cpu * 1000 / n, wall, ok))
 EOF
@@ -131,7 +141,7 @@ for name, v in med.items():
     print("%-18s %10.0f %8.2f %8.2f %14.3f %8.1f %8.1f  (median)" % (name, *cols))
 print()
 vb = med["vault-benchmark"]
-for name in ("vaultstorm", "vaultstorm --http2"):
+for name in (n for n in med if n != "vault-benchmark"):
     vs = med[name]
     thr = statistics.median(r[0] for r in vs) / statistics.median(r[0] for r in vb)
     cpu = statistics.median(r[3] for r in vs) / statistics.median(r[3] for r in vb)
