@@ -130,15 +130,15 @@ python3 - "$results" "$WORKERS" "$DURATION" "$KEYS" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 print("closed loop, %s workers, %s, %s keys, reads, active node; each row one run, then the median" % tuple(sys.argv[2:5]))
-print("%-18s %10s %8s %8s %14s %8s %8s" % ("generator", "req/s", "p50 ms", "p99 ms", "CPU ms/request", "wall s", "ok %"))
+print("%-28s %10s %8s %8s %14s %8s %8s" % ("generator", "req/s", "p50 ms", "p99 ms", "CPU ms/request", "wall s", "ok %"))
 med = {}
 for r in rows:
-    print("%-18s %10s %8s %8s %14s %8s %8s" % tuple(r))
+    print("%-28s %10s %8s %8s %14s %8s %8s" % tuple(r))
     med.setdefault(r[0], []).append([float(x) for x in r[1:]])
 print()
 for name, v in med.items():
     cols = [statistics.median(c) for c in zip(*v)]
-    print("%-18s %10.0f %8.2f %8.2f %14.3f %8.1f %8.1f  (median)" % (name, *cols))
+    print("%-28s %10.0f %8.2f %8.2f %14.3f %8.1f %8.1f  (median)" % (name, *cols))
 print()
 vb = med["vault-benchmark"]
 for name in (n for n in med if n != "vault-benchmark"):
