@@ -2,11 +2,11 @@ package load
 
 import (
 	"io"
+	"syscall"
 
 	"bufio"
 	"encoding/pem"
 	"fmt"
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/vaultstorm/vaultstorm/load/fakevault"
 )
@@ -105,7 +107,22 @@ func startFakeProcessCtl(t testing.TB) (Target, func(d time.Duration), *os.Proce
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		// Closing stdin lets the fake remove its CA's directory and exit;
+		// killing it at once left one directory in /tmp per test run. A
+		// stopped fake is continued first, and one that does not exit in
+		// time is killed.
+		cmd.Process.Signal(syscall.SIGCONT)
+		stdin.Close()
+		exited := make(chan struct{})
+		go func() { cmd.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		t.Fatalf("fake vault process: %v", err)
