@@ -61,11 +61,10 @@ type client struct {
 	fixed  *node
 	rr     atomic.Uint64
 	active atomic.Pointer[node]
-	// noActive: "active" requests are not sent, because no node is active
-	// and the last active one is sealed or gone (watch.RouteNoActive).
-	noActive atomic.Bool
-	// routeMode is what the last setActive said to the user: the route,
-	// folded to normal (RouteActive), RouteStandby or RouteNoActive.
+	// routeMode is where "active" requests go, as the last setActive
+	// said to the user: RouteActive (to c.active: the active node, or the
+	// last one during a failover), RouteStandby, or RouteNoActive (nowhere:
+	// no node is active and the last active one is sealed or gone).
 	routeMode atomic.Int32
 	logf      func(string, ...any)
 	dials     *atomic.Int64 // connections opened: each costs a TLS handshake
@@ -270,7 +269,9 @@ func (c *client) pick() *node {
 
 // holding reports whether "active" requests are being held back because
 // no node is active (watch.RouteNoActive): they are not sent at all.
-func (c *client) holding() bool { return c.mode == "active" && c.noActive.Load() }
+func (c *client) holding() bool {
+	return c.mode == "active" && watch.Route(c.routeMode.Load()) == watch.RouteNoActive
+}
 
 // noteFailure makes the watcher look again at once when requests to
 // the presumed active node fail the way a dead or demoted leader fails.
@@ -418,11 +419,8 @@ func (c *client) findLeader(ctx context.Context) (*node, watch.Route, error) {
 // again. Holding on the last active node through a failover is the normal
 // case and says nothing.
 func (c *client) setActive(n *node, route watch.Route) {
-	if route == watch.RouteNoActive {
-		c.noActive.Store(true)
-	} else {
+	if route != watch.RouteNoActive {
 		c.active.Store(n)
-		c.noActive.Store(false)
 	}
 	mode := route
 	if mode != watch.RouteStandby && mode != watch.RouteNoActive {

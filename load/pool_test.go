@@ -91,11 +91,10 @@ func TestActiveHoldsWithNoActiveNode(t *testing.T) {
 	tg := Target{Names: []string{"n1", "n2"}, Addrs: []string{a.srv.URL, b.srv.URL}, CACert: ca, Token: testToken}
 
 	var mu sync.Mutex
-	var logs []string
+	var logs logLines
 	var aAt, bAt []int64
 	sec := 0
-	o := Options{Schedule: Constant(200, 6*time.Second), Keys: 20, NoPrefill: true, Seed: 5,
-		Logf: func(f string, args ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, args...)); mu.Unlock() },
+	o := Options{Schedule: Constant(200, 6*time.Second), Keys: 20, NoPrefill: true, Seed: 5, Logf: logs.Logf,
 		OnSample: func(rundir.Sample) {
 			sec++
 			switch sec {
@@ -117,7 +116,8 @@ func TestActiveHoldsWithNoActiveNode(t *testing.T) {
 	defer mu.Unlock()
 	n, errs := countOps(sum)
 	noActive := sum.Ops["read"].ByErr["no_active"] + sum.Ops["write"].ByErr["no_active"]
-	t.Logf("%d requests, %d errors (%d no_active); requests seen by a %v, by b %v; log %q", n, errs, noActive, aAt, bAt, logs)
+	joined := logs.String()
+	t.Logf("%d requests, %d errors (%d no_active); requests seen by a %v, by b %v; log:\n%s", n, errs, noActive, aAt, bAt, joined)
 	// Second 3: nothing is active. The watcher's own probes (a kick at
 	// most every 100 ms) are all either node may see.
 	if d := bAt[2] - bAt[1]; d > 30 {
@@ -134,7 +134,6 @@ func TestActiveHoldsWithNoActiveNode(t *testing.T) {
 	if d := bAt[5] - bAt[4]; d < 180 {
 		t.Errorf("second 6: %d requests to the new leader, want ≈200", d)
 	}
-	joined := strings.Join(logs, "\n")
 	if strings.Count(joined, "no node is active, and n1, the last active one, is sealed or gone") != 1 {
 		t.Errorf("want exactly one no-active message naming n1, log:\n%s", joined)
 	}
@@ -155,23 +154,37 @@ func TestActiveFallsBackToStandby(t *testing.T) {
 	a.SetLeader("https://127.0.0.1:1")
 	tg := a.target
 	tg.Names = []string{"n1"}
-	var mu sync.Mutex
-	var logs []string
-	o := Options{Schedule: Constant(200, 2*time.Second), Keys: 20, NoPrefill: true, Seed: 5,
-		Logf: func(f string, args ...any) { mu.Lock(); logs = append(logs, fmt.Sprintf(f, args...)); mu.Unlock() }}
+	var logs logLines
+	o := Options{Schedule: Constant(200, 2*time.Second), Keys: 20, NoPrefill: true, Seed: 5, Logf: logs.Logf}
 	sum, err := Run(context.Background(), tg, o, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	n, errs := countOps(sum)
-	t.Logf("%d requests, %d errors %v; a saw %d; log %q", n, errs, sum.Ops["read"].ByErr, a.Requests.Load(), logs)
+	joined := logs.String()
+	t.Logf("%d requests, %d errors %v; a saw %d; log:\n%s", n, errs, sum.Ops["read"].ByErr, a.Requests.Load(), joined)
 	if errs > 0 || n < 380 {
 		t.Errorf("%d requests, %d errors: want ≈400 served by the standby", n, errs)
 	}
-	joined := strings.Join(logs, "\n")
 	if strings.Count(joined, "no known node is active: sending to standby n1 ("+a.srv.URL+")") != 1 {
 		t.Errorf("want exactly one fallback message naming n1, log:\n%s", joined)
 	}
+}
+
+// logLines collects what a run logs (Options.Logf), safe for concurrent use.
+type logLines struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logLines) Logf(f string, args ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(f, args...))
+	l.mu.Unlock()
+}
+
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
 }
