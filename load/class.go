@@ -98,9 +98,10 @@ func classifyErr(err error) Class {
 		return ConnReset
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return ConnRefused
-	case strings.Contains(err.Error(), "http2: client connection lost"):
-		// net/http's HTTP/2 health check closed an unanswering connection;
-		// the error has no type to match.
+	case strings.Contains(err.Error(), "http2: client connection lost"), unsent(err):
+		// net/http's HTTP/2 health check closed an unanswering connection
+		// (under requests in flight, or waiting for a stream); the errors
+		// have no type to match.
 		return ConnReset
 	}
 	var (

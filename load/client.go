@@ -45,6 +45,7 @@ func (n *node) label() string {
 type client struct {
 	hc      *http.Client
 	tr      *http.Transport
+	h2      *h2Pool     // the HTTP/2 connections, when HTTP/2 is asked for
 	hdr     http.Header // X-Vault-Token; shared read-only by every request
 	token   string
 	nodes   []*node // the target's nodes, as given
@@ -88,6 +89,7 @@ type clientConfig struct {
 	maxConns int
 	timeout  time.Duration
 	http2    bool
+	h2Conns  int            // HTTP/2 connections per node; 0 is 1
 	watcher  *watch.Watcher // shared observer; nil: the client makes its own
 }
 
@@ -127,6 +129,8 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		DisableCompression: true,
 		ForceAttemptHTTP2:  cc.http2,
 	}
+	var rt http.RoundTripper = tr
+	var h2 *h2Pool
 	if cc.http2 {
 		// One connection per node, its streams shared by every request:
 		// when the server is slow, opening more connections (and paying a
@@ -142,10 +146,8 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		// connection, instead of every request queueing on it until its
 		// timeout. A whole-node stall shorter than 3 s does not trip it.
 		tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true, SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
-		// For HTTP/2 this bounds dials in progress, not connections: when
-		// a connection is lost, the requests queued on it would otherwise
-		// each dial (and handshake) a connection of their own.
-		tr.MaxConnsPerHost = 1
+		h2 = newH2Pool(tr, cc.h2Conns, cc.timeout)
+		rt = h2
 	} else {
 		// A non-nil empty map is how net/http is told "HTTP/1.1 only".
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
@@ -156,8 +158,9 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		tr.MaxConnsPerHost = min(cc.maxConns, maxConnsPerNode)
 	}
 	c := &client{
-		hc:      &http.Client{Transport: tr},
+		hc:      &http.Client{Transport: rt},
 		tr:      tr,
+		h2:      h2,
 		hdr:     http.Header{"X-Vault-Token": {t.Token}},
 		token:   t.Token,
 		timeout: cc.timeout,
@@ -191,6 +194,15 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		c.ownW = true
 	}
 	return c, nil
+}
+
+// closeConns closes the connections no request is using (all of them, for
+// HTTP/2, at the end of a run).
+func (c *client) closeConns() {
+	c.tr.CloseIdleConnections()
+	if c.h2 != nil {
+		c.h2.close()
+	}
 }
 
 func nameAt(t Target, i int) string {

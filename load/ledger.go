@@ -135,7 +135,7 @@ func VerifyRestored(ctx context.Context, t Target, runDir string, rp *checkers.R
 	if err != nil {
 		return unverified(err)
 	}
-	defer c.tr.CloseIdleConnections()
+	defer c.closeConns()
 	if err := c.selectTarget("active"); err != nil {
 		return unverified(err)
 	}

@@ -70,7 +70,7 @@ func Run(ctx context.Context, t Target, o Options, runDir string) (rundir.Summar
 	if err != nil {
 		return rundir.Summary{}, err
 	}
-	defer c.tr.CloseIdleConnections()
+	defer c.closeConns()
 	c.logf = o.Logf
 	if err := c.selectTarget(o.Target); err != nil {
 		return rundir.Summary{}, err
