@@ -46,11 +46,24 @@ type Spec struct {
 	// harness, not Vault. Real clusters run on other hosts than their
 	// clients; a lower priority for the nodes is the nearest thing here.
 	NodeNice int `json:"node_nice"`
+	// FastBringUp: at bring-up the harness unseals each joining node with
+	// the recovery keys once it has joined, instead of leaving it to
+	// Vault's own auto-unseal retry (every 5 s), and autopilot promotes
+	// joiners after BringUpStabilization; StabilizationTime applies once
+	// the cluster is up. Only bring-up: replaced and restarted nodes
+	// always unseal themselves, as in production, and their recovery is
+	// measured that way.
+	FastBringUp bool `json:"fast_bring_up"`
 	// Subnet is the third octet of the nodes' loopback addresses
 	// (127.0.SUBNET.10 is the seal, .11 node1, …), so that several
 	// clusters (parallel tests) can live on one machine.
 	Subnet int `json:"subnet"`
 }
+
+// BringUpStabilization is autopilot's server_stabilization_time while a
+// fast bring-up (Spec.FastBringUp) waits for its joiners: Vault's minimum
+// (it takes whole seconds, and ignores 0).
+const BringUpStabilization = time.Second
 
 // DefaultSpec is a five-voter cluster on btrfs or md RAID0 of two 256 MiB
 // loop devices per node, three zones, and HashiCorp's production raft
@@ -71,6 +84,7 @@ func DefaultSpec() Spec {
 		AutopilotReconcile:    time.Second,
 		AutopilotUpdate:       500 * time.Millisecond,
 		NodeNice:              10,
+		FastBringUp:           true,
 	}
 }
 

@@ -198,12 +198,89 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 			return err
 		}
 	}
+	uctx, stopUnseal := context.WithCancel(ctx)
+	defer stopUnseal()
+	if spec.FastBringUp {
+		if err := c.unsealJoiners(uctx, c.State.Nodes[1:]); err != nil {
+			return err
+		}
+	}
 	if err := c.WaitHealthy(ctx, spec.Nodes, 3*time.Minute, func(voters int) { prog.Step("join") }); err != nil {
 		return err
+	}
+	if spec.FastBringUp && spec.StabilizationTime != BringUpStabilization {
+		if err := c.configureAutopilot(ctx, spec.StabilizationTime); err != nil {
+			return err
+		}
 	}
 	prog.Done("join")
 	c.State.Phase = PhaseUp
 	return c.Save()
+}
+
+// unsealJoiners unseals each of nodes with the recovery keys as soon as it
+// has joined and its data has arrived (seal-status says initialized).
+// Left to itself a joining node unseals through the transit seal only on
+// Vault's next auto-unseal attempt: its first one, at start, finds no keys
+// (it has not joined yet) and the next comes 5 s later (runUnseal in
+// command/server.go, not configurable). That wait was most of bring-up.
+// It runs in the background until each node is unsealed or ctx ends; a
+// node it cannot unseal still unseals itself on Vault's retry, and
+// WaitHealthy judges the result either way.
+func (c *Cluster) unsealJoiners(ctx context.Context, nodes []*Node) error {
+	var rec struct {
+		Keys      []string `json:"recovery_keys_b64"`
+		Threshold int      `json:"recovery_threshold"`
+	}
+	b, err := os.ReadFile(c.secret(RecoveryFile))
+	if err == nil {
+		err = json.Unmarshal(b, &rec)
+	}
+	if err == nil && (rec.Threshold < 1 || len(rec.Keys) < rec.Threshold) {
+		err = fmt.Errorf("%d keys for a threshold of %d", len(rec.Keys), rec.Threshold)
+	}
+	if err != nil {
+		return fmt.Errorf("recovery keys (%s): %w", c.secret(RecoveryFile), err)
+	}
+	for _, n := range nodes {
+		cl, err := c.clients.get(n)
+		if err != nil {
+			return err
+		}
+		go unsealWhenJoined(ctx, cl, rec.Keys[:rec.Threshold])
+	}
+	return nil
+}
+
+func unsealWhenJoined(ctx context.Context, cl *api.Client, keys []string) {
+	for ctx.Err() == nil {
+		st, err := cl.Sys().SealStatusWithContext(ctx)
+		if err == nil && !st.Sealed {
+			return
+		}
+		if err == nil && st.Initialized {
+			for _, k := range keys {
+				if st, err = cl.Sys().UnsealWithContext(ctx, k); err != nil || !st.Sealed {
+					break
+				}
+			}
+			if err == nil && !st.Sealed {
+				// A new standby looks for the active node on its own only
+				// every 2.5 s (Vault's leader check); asking it who leads
+				// makes it look now, connect, and send the heartbeat that
+				// autopilot judges its health by.
+				cl.Sys().LeaderWithContext(ctx)
+				return
+			}
+			// A part-way unseal must not leave shares behind for the
+			// next attempt to trip over.
+			cl.Sys().ResetUnsealProcessWithContext(ctx)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // makeDisk gives n a fresh data disk, recording each step in the state.
@@ -357,12 +434,26 @@ func (c *Cluster) initCluster(ctx context.Context, n *Node) error {
 	if err := waitActive(ctx, cl, 60*time.Second); err != nil {
 		return fmt.Errorf("%s after init: %w", n.Name, err)
 	}
+	stab := c.State.Spec.StabilizationTime
+	if c.State.Spec.FastBringUp {
+		stab = BringUpStabilization
+	}
+	return c.configureAutopilot(ctx, stab)
+}
+
+// configureAutopilot sets autopilot to remove dead servers and to promote
+// a new server once it has been healthy for stabilization.
+func (c *Cluster) configureAutopilot(ctx context.Context, stabilization time.Duration) error {
+	cl, err := c.clients.get(c.State.Nodes[0])
+	if err != nil {
+		return err
+	}
 	spec := c.State.Spec
 	_, err = cl.Logical().WriteWithContext(ctx, "sys/storage/raft/autopilot/configuration", map[string]any{
 		"cleanup_dead_servers":               true,
 		"dead_server_last_contact_threshold": spec.DeadServerThreshold.String(),
 		"min_quorum":                         max(3, spec.Nodes/2+1),
-		"server_stabilization_time":          spec.StabilizationTime.String(),
+		"server_stabilization_time":          stabilization.String(),
 	})
 	if err != nil {
 		return fmt.Errorf("autopilot configuration: %w", err)

@@ -102,6 +102,7 @@ func clusterFlags(cmd *cobra.Command, spec *cluster.Spec, vaultBin *string, stor
 	f.IntVar(&spec.Zones, "zones", spec.Zones, "availability zones the nodes are spread over (node labels for zone faults)")
 	f.IntVar(&spec.PerformanceMultiplier, "performance-multiplier", spec.PerformanceMultiplier, "raft timing scale; 1 is HashiCorp's production recommendation (Vault's default 5 is for dev)")
 	f.DurationVar(&spec.StabilizationTime, "stabilization-time", spec.StabilizationTime, "autopilot server_stabilization_time before a new node is promoted to voter (Vault's default is 10s)")
+	f.BoolVar(&spec.FastBringUp, "fast-bring-up", spec.FastBringUp, "at bring-up, unseal each joined node with the recovery keys instead of waiting for Vault's own auto-unseal retry (every 5 s), and promote joiners after 1s of stability (--stabilization-time applies once the cluster is up); false: bring-up as Vault does it by itself. Replaced and restarted nodes always unseal themselves")
 	f.DurationVar(&spec.DeadServerThreshold, "dead-server-threshold", spec.DeadServerThreshold, "autopilot removes a peer unreachable this long (Vault's minimum is 1m)")
 	f.DurationVar(&spec.AutopilotReconcile, "autopilot-reconcile-interval", spec.AutopilotReconcile, "how often autopilot promotes and removes servers (Vault's default is 10s)")
 	f.DurationVar(&spec.AutopilotUpdate, "autopilot-update-interval", spec.AutopilotUpdate, "how often autopilot refreshes its view of the servers (Vault's default is 2s)")
@@ -170,7 +171,10 @@ func upCmd() *cobra.Command {
      a token that may only encrypt/decrypt with its one key.
   4. node1..N on 127.0.0.11..: raft storage, TLS, retry_join, auto-unseal;
      node1 is initialized with recovery keys, the others join, and autopilot
-     (cleanup_dead_servers, min_quorum 3) promotes them to voters.
+     (cleanup_dead_servers, min_quorum 3) promotes them to voters. To save
+     Vault's 5 s auto-unseal retry, the harness unseals each joined node with
+     the recovery keys, and autopilot promotes joiners after 1s of stability
+     until the cluster is up (--fast-bring-up=false: as Vault does it alone).
 
 The root token and recovery keys are written 0600 under DIR/secrets and never
 printed. It refuses when a cluster is already up in DIR, and removes the
