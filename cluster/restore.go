@@ -129,7 +129,7 @@ func (c *Cluster) RestoreFromSnapshot(ctx context.Context, count int, snap io.Re
 		_ = os.WriteFile(c.secret(RecoveryFile), oldRecovery, 0o600)
 		c.clients.reset()
 	}()
-	if err := c.initCluster(ctx, first); err != nil {
+	if err := c.initCluster(ctx, first, c.State.Spec.StabilizationTime); err != nil {
 		return nodes, fmt.Errorf("restore: %w", err)
 	}
 	// Started only now so their first retry_join finds an initialised

@@ -184,7 +184,11 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 	if err := c.waitAPI(ctx, first, 60*time.Second); err != nil {
 		return err
 	}
-	if err := c.initCluster(ctx, first); err != nil {
+	stab := spec.StabilizationTime
+	if spec.FastBringUp {
+		stab = BringUpStabilization
+	}
+	if err := c.initCluster(ctx, first, stab); err != nil {
 		return err
 	}
 	prog.Done("init")
@@ -402,8 +406,9 @@ func (c *Cluster) UseNewSealKey(ctx context.Context, name string) error {
 }
 
 // initCluster initializes the raft cluster on n with recovery keys (the
-// transit seal unseals it) and sets autopilot so dead servers are removed.
-func (c *Cluster) initCluster(ctx context.Context, n *Node) error {
+// transit seal unseals it) and sets autopilot so dead servers are removed
+// and new servers promoted after stabilization.
+func (c *Cluster) initCluster(ctx context.Context, n *Node, stabilization time.Duration) error {
 	cl, err := c.clients.get(n)
 	if err != nil {
 		return err
@@ -434,11 +439,7 @@ func (c *Cluster) initCluster(ctx context.Context, n *Node) error {
 	if err := waitActive(ctx, cl, 60*time.Second); err != nil {
 		return fmt.Errorf("%s after init: %w", n.Name, err)
 	}
-	stab := c.State.Spec.StabilizationTime
-	if c.State.Spec.FastBringUp {
-		stab = BringUpStabilization
-	}
-	return c.configureAutopilot(ctx, stab)
+	return c.configureAutopilot(ctx, stabilization)
 }
 
 // configureAutopilot sets autopilot to remove dead servers and to promote
