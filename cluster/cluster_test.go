@@ -98,6 +98,19 @@ func TestFiveNodeCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Run("after a fast bring-up autopilot has the spec's stabilization time", func(t *testing.T) {
+		if !c.State.Spec.FastBringUp {
+			t.Fatal("the default spec no longer brings up fast: this checks nothing")
+		}
+		conf, err := lc.Logical().ReadWithContext(ctx, "sys/storage/raft/autopilot/configuration")
+		if err != nil || conf == nil {
+			t.Fatalf("autopilot configuration: %v, %v", conf, err)
+		}
+		got := fmt.Sprint(conf.Data["server_stabilization_time"])
+		if want := c.State.Spec.StabilizationTime.String(); got != want {
+			t.Errorf("server_stabilization_time %s, want the spec's %s (the bring-up's %s is for bring-up only)", got, want, cluster.BringUpStabilization)
+		}
+	})
 	if err := lc.Sys().MountWithContext(ctx, "kv", &api.MountInput{Type: "kv", Options: map[string]string{"version": "2"}}); err != nil {
 		t.Fatal(err)
 	}
