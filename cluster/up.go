@@ -136,17 +136,8 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 		return fmt.Errorf("prepare %s provider: %w", c.provider.Name(), err)
 	}
 
-	prog.Stage("pki", 1)
-	hosts := []pki.Host{{Name: c.State.Seal.Name, Addr: c.State.Seal.IP}}
-	for _, n := range c.State.Nodes {
-		hosts = append(hosts, pki.Host{Name: n.Name, Addr: n.IP})
-	}
-	if err := pki.Generate(inputs, c.TLSDir(), hosts); err != nil {
-		return fmt.Errorf("pki: %w", err)
-	}
-	prog.Done("pki")
-
-	// The disks and the seal Vault do not depend on each other.
+	// The disks do not depend on the PKI or the seal Vault; the seal Vault
+	// needs its certificate.
 	g, gctx := errgroup.WithContext(ctx)
 	prog.Stage("storage", len(c.State.Nodes))
 	for _, n := range c.State.Nodes {
@@ -158,8 +149,17 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 			return nil
 		})
 	}
+	prog.Stage("pki", 1)
 	prog.Stage("seal", 1)
 	g.Go(func() error {
+		hosts := []pki.Host{{Name: c.State.Seal.Name, Addr: c.State.Seal.IP}}
+		for _, n := range c.State.Nodes {
+			hosts = append(hosts, pki.Host{Name: n.Name, Addr: n.IP})
+		}
+		if err := pki.Generate(inputs, c.TLSDir(), hosts); err != nil {
+			return fmt.Errorf("pki: %w", err)
+		}
+		prog.Done("pki")
 		if err := c.startSeal(gctx); err != nil {
 			return fmt.Errorf("seal vault: %w", err)
 		}

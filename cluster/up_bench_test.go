@@ -2,8 +2,10 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,11 +43,13 @@ func benchUp(b *testing.B, provider string) {
 		spec.Provider = provider
 		spec.Subnet = 99 // beside a cluster a user may have on 127.0.0.x
 		start := time.Now()
-		c, err := cluster.Up(context.Background(), cluster.Options{Dir: dir, Spec: spec, VaultBin: bin})
+		st := &stageTimes{start: start, at: map[string]time.Duration{}}
+		c, err := cluster.Up(context.Background(), cluster.Options{Dir: dir, Spec: spec, VaultBin: bin, Progress: st})
 		if err != nil {
 			b.Fatal(err)
 		}
 		secs = append(secs, time.Since(start).Seconds())
+		b.Logf("up in %.2fs: %s", secs[len(secs)-1], st)
 		b.StopTimer()
 		if err := c.Down(context.Background()); err != nil {
 			b.Fatal(err)
@@ -55,4 +59,26 @@ func benchUp(b *testing.B, provider string) {
 	sort.Float64s(secs)
 	b.ReportMetric(secs[len(secs)/2], "s/up(median)")
 	b.ReportMetric(secs[len(secs)-1], "s/up(max)")
+}
+
+// stageTimes records when each bring-up stage ended, from the start of Up.
+type stageTimes struct {
+	start time.Time
+	order []string
+	at    map[string]time.Duration
+}
+
+func (s *stageTimes) Stage(name string, total int) {}
+func (s *stageTimes) Step(name string)             {}
+func (s *stageTimes) Done(name string) {
+	s.order = append(s.order, name)
+	s.at[name] = time.Since(s.start)
+}
+
+func (s *stageTimes) String() string {
+	var b strings.Builder
+	for _, n := range s.order {
+		fmt.Fprintf(&b, "%s done at %.2fs, ", n, s.at[n].Seconds())
+	}
+	return strings.TrimSuffix(b.String(), ", ")
 }
