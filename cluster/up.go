@@ -197,16 +197,27 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 	prog.Step("join")
 	// Started only now so their first retry_join attempt finds an
 	// initialized leader instead of waiting out Vault's 2 s retry sleep.
+	uctx, stopUnseal := context.WithCancel(ctx)
+	defer stopUnseal()
+	var keys []string
+	if spec.FastBringUp {
+		var err error
+		if keys, err = c.unsealKeys(); err != nil {
+			return err
+		}
+	}
 	for _, n := range c.State.Nodes[1:] {
 		if err := c.startNode(ctx, n); err != nil {
 			return err
 		}
-	}
-	uctx, stopUnseal := context.WithCancel(ctx)
-	defer stopUnseal()
-	if spec.FastBringUp {
-		if err := c.unsealJoiners(uctx, c.State.Nodes[1:]); err != nil {
-			return err
+		if keys != nil {
+			// At once, not after the last start: a container takes
+			// about 0.8 s to start, one after the other.
+			cl, err := c.clients.get(n)
+			if err != nil {
+				return err
+			}
+			go unsealWhenJoined(uctx, cl, keys)
 		}
 	}
 	if err := c.WaitHealthy(ctx, spec.Nodes, 3*time.Minute, func(voters int) { prog.Step("join") }); err != nil {
@@ -222,16 +233,8 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 	return c.Save()
 }
 
-// unsealJoiners unseals each of nodes with the recovery keys as soon as it
-// has joined and its data has arrived (seal-status says initialized).
-// Left to itself a joining node unseals through the transit seal only on
-// Vault's next auto-unseal attempt: its first one, at start, finds no keys
-// (it has not joined yet) and the next comes 5 s later (runUnseal in
-// command/server.go, not configurable). That wait was most of bring-up.
-// It runs in the background until each node is unsealed or ctx ends; a
-// node it cannot unseal still unseals itself on Vault's retry, and
-// WaitHealthy judges the result either way.
-func (c *Cluster) unsealJoiners(ctx context.Context, nodes []*Node) error {
+// unsealKeys returns as many recovery keys as unseal a node.
+func (c *Cluster) unsealKeys() ([]string, error) {
 	var rec struct {
 		Keys      []string `json:"recovery_keys_b64"`
 		Threshold int      `json:"recovery_threshold"`
@@ -244,18 +247,20 @@ func (c *Cluster) unsealJoiners(ctx context.Context, nodes []*Node) error {
 		err = fmt.Errorf("%d keys for a threshold of %d", len(rec.Keys), rec.Threshold)
 	}
 	if err != nil {
-		return fmt.Errorf("recovery keys (%s): %w", c.secret(RecoveryFile), err)
+		return nil, fmt.Errorf("recovery keys (%s): %w", c.secret(RecoveryFile), err)
 	}
-	for _, n := range nodes {
-		cl, err := c.clients.get(n)
-		if err != nil {
-			return err
-		}
-		go unsealWhenJoined(ctx, cl, rec.Keys[:rec.Threshold])
-	}
-	return nil
+	return rec.Keys[:rec.Threshold], nil
 }
 
+// unsealWhenJoined unseals the node behind cl with the recovery keys as
+// soon as it has joined and its data has arrived (seal-status says
+// initialized). Left to itself a joining node unseals through the transit
+// seal only on Vault's next auto-unseal attempt: its first one, at start,
+// finds no keys (it has not joined yet) and the next comes 5 s later
+// (runUnseal in command/server.go, not configurable). That wait was most
+// of bring-up. It runs until the node is unsealed or ctx ends; a node it
+// cannot unseal still unseals itself on Vault's retry, and WaitHealthy
+// judges the result either way.
 func unsealWhenJoined(ctx context.Context, cl *api.Client, keys []string) {
 	for ctx.Err() == nil {
 		st, err := cl.Sys().SealStatusWithContext(ctx)
