@@ -195,8 +195,6 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 
 	prog.Stage("join", len(c.State.Nodes))
 	prog.Step("join")
-	// Started only now so their first retry_join attempt finds an
-	// initialized leader instead of waiting out Vault's 2 s retry sleep.
 	uctx, stopUnseal := context.WithCancel(ctx)
 	defer stopUnseal()
 	var keys []string
@@ -206,6 +204,8 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 			return err
 		}
 	}
+	// Started only now so their first retry_join attempt finds an
+	// initialized leader instead of waiting out Vault's 2 s retry sleep.
 	for _, n := range c.State.Nodes[1:] {
 		if err := c.startNode(ctx, n); err != nil {
 			return err

@@ -89,7 +89,6 @@ type clientConfig struct {
 	maxConns int
 	timeout  time.Duration
 	http2    bool
-	h2Conns  int            // HTTP/2 connections per node; 0 is 1
 	watcher  *watch.Watcher // shared observer; nil: the client makes its own
 }
 
@@ -146,7 +145,7 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 		// connection, instead of every request queueing on it until its
 		// timeout. A whole-node stall shorter than 3 s does not trip it.
 		tr.HTTP2 = &http.HTTP2Config{StrictMaxConcurrentRequests: true, SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout}
-		h2 = newH2Pool(tr, cc.h2Conns, cc.timeout)
+		h2 = newH2Pool(tr, cc.timeout)
 		rt = h2
 	} else {
 		// A non-nil empty map is how net/http is told "HTTP/1.1 only".

@@ -7,57 +7,50 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// h2Pool sends requests over a fixed number of HTTP/2 connections per
-// node, each made with http.Transport.NewClientConn and replaced as soon
-// as it fails. The transport's own pool is not used for HTTP/2 because its
+// h2Pool sends requests over one HTTP/2 connection per node, made with
+// http.Transport.NewClientConn and replaced as soon as it fails. The transport's own pool is not used for HTTP/2 because its
 // per-host connection limit, which is what keeps a lost connection from
 // setting off a dial per queued request, miscounts HTTP/2 connections:
 // once the health check had closed a wedged connection, requests waited
 // for a connection that was never dialled (golang/go#34941; about 3 runs
 // in 20 of TestHTTP2WedgedConnection). Here a slot has at most one dial in
-// progress, and the requests that arrive meanwhile wait for it.
+// progress per node, and the requests that arrive meanwhile wait for it.
 type h2Pool struct {
 	tr          *http.Transport
-	per         int
 	dialTimeout time.Duration
 	mu          sync.Mutex
-	hosts       map[string]*h2Host
+	hosts       map[string]*h2Conn
 	closed      bool // under mu: a dial that ends later closes its connection
 }
 
-type h2Host struct {
-	next  atomic.Uint32
-	slots []h2Slot
-}
-
-type h2Slot struct {
+// h2Conn is one node's connection, or the dial that will make it.
+type h2Conn struct {
 	mu      sync.Mutex
 	cc      *http.ClientConn
 	dialing chan struct{} // closed when the dial in progress ends
 	err     error         // that dial's error, for the requests that waited on it
 }
 
-func newH2Pool(tr *http.Transport, perNode int, dialTimeout time.Duration) *h2Pool {
-	return &h2Pool{tr: tr, per: max(perNode, 1), dialTimeout: dialTimeout, hosts: map[string]*h2Host{}}
+func newH2Pool(tr *http.Transport, dialTimeout time.Duration) *h2Pool {
+	return &h2Pool{tr: tr, dialTimeout: dialTimeout, hosts: map[string]*h2Conn{}}
 }
 
-func (p *h2Pool) host(addr string) *h2Host {
+func (p *h2Pool) host(addr string) *h2Conn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.hosts[addr]
 	if h == nil {
-		h = &h2Host{slots: make([]h2Slot, p.per)}
+		h = &h2Conn{}
 		p.hosts[addr] = h
 	}
 	return h
 }
 
-// RoundTrip sends req on the next of its host's connections, dialling it
-// first if it is missing or broken.
+// RoundTrip sends req on its host's connection, dialling it first if it
+// is missing or broken.
 func (p *h2Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != "https" {
 		// HTTP/2 needs TLS here (Vault speaks no cleartext HTTP/2).
@@ -65,8 +58,7 @@ func (p *h2Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	h := p.host(req.URL.Host)
 	for attempt := 0; ; attempt++ {
-		s := &h.slots[int(h.next.Add(1))%len(h.slots)]
-		cc, err := s.conn(req.Context(), p, req.URL.Host)
+		cc, err := h.conn(req.Context(), p, req.URL.Host)
 		if err != nil {
 			if req.Body != nil {
 				req.Body.Close()
@@ -95,10 +87,10 @@ func unsent(err error) bool {
 	return strings.Contains(err.Error(), "http2: client conn not usable")
 }
 
-// conn returns the slot's usable connection, dialling one if there is
-// none. Only one dial per slot is in progress; others wait for its result
-// or their own deadline.
-func (s *h2Slot) conn(ctx context.Context, p *h2Pool, addr string) (*http.ClientConn, error) {
+// conn returns the usable connection, dialling one if there is none. Only
+// one dial is in progress; others wait for its result or their own
+// deadline.
+func (s *h2Conn) conn(ctx context.Context, p *h2Pool, addr string) (*http.ClientConn, error) {
 	s.mu.Lock()
 	if s.cc != nil && s.cc.Err() == nil {
 		cc := s.cc
@@ -113,7 +105,7 @@ func (s *h2Slot) conn(ctx context.Context, p *h2Pool, addr string) (*http.Client
 	if ch == nil {
 		ch = make(chan struct{})
 		s.dialing = ch
-		// The dial is the slot's, not this request's: a request that gives
+		// The dial is the node's, not this request's: a request that gives
 		// up must not fail the dial the others wait for.
 		go s.dial(p, addr, ch)
 	}
@@ -134,7 +126,7 @@ func (s *h2Slot) conn(ctx context.Context, p *h2Pool, addr string) (*http.Client
 	return nil, errors.New("HTTP/2 connection to " + addr + " lost as soon as it was made")
 }
 
-func (s *h2Slot) dial(p *h2Pool, addr string, done chan struct{}) {
+func (s *h2Conn) dial(p *h2Pool, addr string, done chan struct{}) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.dialTimeout)
 	cc, err := p.tr.NewClientConn(ctx, "https", addr)
 	cancel()
@@ -155,15 +147,12 @@ func (p *h2Pool) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	for _, h := range p.hosts {
-		for i := range h.slots {
-			s := &h.slots[i]
-			s.mu.Lock()
-			if s.cc != nil {
-				s.cc.Close()
-				s.cc = nil
-			}
-			s.mu.Unlock()
+	for _, s := range p.hosts {
+		s.mu.Lock()
+		if s.cc != nil {
+			s.cc.Close()
+			s.cc = nil
 		}
+		s.mu.Unlock()
 	}
 }
