@@ -233,12 +233,15 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 	return c.Save()
 }
 
+// recoveryKeys is the RecoveryFile's content.
+type recoveryKeys struct {
+	Keys      []string `json:"recovery_keys_b64"`
+	Threshold int      `json:"recovery_threshold"`
+}
+
 // unsealKeys returns as many recovery keys as unseal a node.
 func (c *Cluster) unsealKeys() ([]string, error) {
-	var rec struct {
-		Keys      []string `json:"recovery_keys_b64"`
-		Threshold int      `json:"recovery_threshold"`
-	}
+	var rec recoveryKeys
 	b, err := os.ReadFile(c.secret(RecoveryFile))
 	if err == nil {
 		err = json.Unmarshal(b, &rec)
@@ -426,11 +429,12 @@ func (c *Cluster) initCluster(ctx context.Context, n *Node, stabilization time.D
 		return err
 	}
 	icl.SetClientTimeout(2 * time.Minute)
-	resp, err := icl.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 5, RecoveryThreshold: 3})
+	const shares, threshold = 5, 3
+	resp, err := icl.Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: shares, RecoveryThreshold: threshold})
 	if err != nil {
 		return fmt.Errorf("init %s: %w", n.Name, err)
 	}
-	if err := writeSecretJSON(c.secret(RecoveryFile), map[string]any{"recovery_keys_b64": resp.RecoveryKeysB64, "recovery_threshold": 3}); err != nil {
+	if err := writeSecretJSON(c.secret(RecoveryFile), recoveryKeys{Keys: resp.RecoveryKeysB64, Threshold: threshold}); err != nil {
 		return err
 	}
 	if err := writeSecret(c.TokenFile(), resp.RootToken); err != nil {
