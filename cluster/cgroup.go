@@ -62,7 +62,7 @@ func (c *Cluster) cgroupFor(n *Node) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("cgroup for %s: %w", n.Name, err)
 	}
-	n.Cgroup = dir
+	c.change(func() { n.Cgroup = dir })
 	return fd, nil
 }
 

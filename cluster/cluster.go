@@ -227,6 +227,20 @@ func Open(dir string) (*Cluster, error) {
 // Save writes the state file.
 func (c *Cluster) Save() error { return c.file.save(c.State) }
 
+// update changes the state and writes it. The bring-up starts nodes and
+// makes disks in parallel, each goroutine recording its own node's
+// progress: such changes go through update (or change, when a save
+// follows anyway) so that no goroutine marshals the state while another
+// changes it.
+func (c *Cluster) update(change func()) error { return c.file.update(c.State, change) }
+
+// change changes the state under the lock Save takes, without saving.
+func (c *Cluster) change(f func()) {
+	c.file.mu.Lock()
+	defer c.file.mu.Unlock()
+	f()
+}
+
 // Provider returns the provider the cluster runs on.
 func (c *Cluster) Provider() Provider { return c.provider }
 

@@ -223,13 +223,13 @@ func (p dockerProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 			if _, err := api.ContainerStart(ctx, n.ContainerID, client.ContainerStartOptions{}); err != nil {
 				return fmt.Errorf("start %s (container %s): %w", n.Name, short(n.ContainerID), err)
 			}
-			return p.recordPID(ctx, n)
+			return p.recordPID(ctx, c, n)
 		case err == nil:
 			if err := p.Discard(ctx, c, n); err != nil {
 				return err
 			}
 		}
-		n.ContainerID = ""
+		c.change(func() { n.ContainerID = "" })
 	}
 	// A container of this name left by a crash before its ID was saved.
 	name := fmt.Sprintf("vaultstorm-%d-%s-%s-g%d", c.State.Spec.Subnet, shortHash(c.Dir), n.Name, n.Generation)
@@ -270,10 +270,9 @@ func (p dockerProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{ContainerRequest: req, Started: false})
 	if ctr != nil {
-		n.ContainerID = ctr.GetContainerID()
 		// Saved before it starts: a crash from here on leaves a container
 		// state.json knows.
-		if err := c.Save(); err != nil {
+		if err := c.update(func() { n.ContainerID = ctr.GetContainerID() }); err != nil {
 			return err
 		}
 	}
@@ -283,15 +282,15 @@ func (p dockerProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	if err := ctr.Start(ctx); err != nil {
 		return fmt.Errorf("start container for %s: %w", n.Name, err)
 	}
-	return p.recordPID(ctx, n)
+	return p.recordPID(ctx, c, n)
 }
 
-func (dockerProvider) recordPID(ctx context.Context, n *Node) error {
+func (dockerProvider) recordPID(ctx context.Context, c *Cluster, n *Node) error {
 	st, err := containerState(ctx, n)
 	if err != nil {
 		return fmt.Errorf("%s: %w", n.Name, err)
 	}
-	n.PID, n.PIDStart = st.Pid, 0
+	c.change(func() { n.PID, n.PIDStart = st.Pid, 0 })
 	return nil
 }
 

@@ -80,8 +80,8 @@ func (processProvider) Start(ctx context.Context, c *Cluster, n *Node) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", n.Name, err)
 	}
-	n.PID = cmd.Process.Pid
-	n.PIDStart = procStart(n.PID)
+	pid := cmd.Process.Pid
+	c.change(func() { n.PID, n.PIDStart = pid, procStart(pid) })
 	// Reap it while this process lives, so a dead node is not a zombie
 	// that still answers kill(0).
 	go cmd.Wait()

@@ -105,9 +105,17 @@ type stateFile struct {
 	path string
 }
 
-func (f *stateFile) save(s *State) error {
+func (f *stateFile) save(s *State) error { return f.update(s, nil) }
+
+// update makes change (if not nil) and writes s, both under the file's
+// lock: goroutines that record their own node's progress at once (the
+// disks are made in parallel) must not change s while another marshals it.
+func (f *stateFile) update(s *State, change func()) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if change != nil {
+		change()
+	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

@@ -205,20 +205,26 @@ func (c *Cluster) bringUp(ctx context.Context, inputs *pki.Inputs, prog Progress
 		}
 	}
 	// Started only now so their first retry_join attempt finds an
-	// initialized leader instead of waiting out Vault's 2 s retry sleep.
+	// initialized leader instead of waiting out Vault's 2 s retry sleep;
+	// all at once, as a container takes about 0.8 s to start.
+	g, gctx = errgroup.WithContext(ctx)
 	for _, n := range c.State.Nodes[1:] {
-		if err := c.startNode(ctx, n); err != nil {
-			return err
-		}
-		if keys != nil {
-			// At once, not after the last start: a container takes
-			// about 0.8 s to start, one after the other.
-			cl, err := c.clients.get(n)
-			if err != nil {
+		g.Go(func() error {
+			if err := c.startNode(gctx, n); err != nil {
 				return err
 			}
-			go unsealWhenJoined(uctx, cl, keys)
-		}
+			if keys != nil {
+				cl, err := c.clients.get(n)
+				if err != nil {
+					return err
+				}
+				go unsealWhenJoined(uctx, cl, keys)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := c.WaitHealthy(ctx, spec.Nodes, 3*time.Minute, func(voters int) { prog.Step("join") }); err != nil {
 		return err
@@ -301,8 +307,7 @@ func (c *Cluster) makeDisk(ctx context.Context, n *Node) error {
 	name := fmt.Sprintf("%s-g%d", n.Name, n.Generation)
 	mount := filepath.Join(c.NodeDir(n.Name), "data")
 	_, err := storage.Create(ctx, spec, name, filepath.Join(c.Dir, DisksDir), mount, func(a storage.Array) error {
-		n.Array = a
-		return c.Save()
+		return c.update(func() { n.Array = a })
 	})
 	if err != nil {
 		return fmt.Errorf("storage for %s: %w", n.Name, err)
@@ -314,10 +319,11 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 	if err := c.provider.Start(ctx, c, n); err != nil {
 		return err
 	}
-	if n.Started.IsZero() {
-		n.Started = time.Now()
-	}
-	return c.Save()
+	return c.update(func() {
+		if n.Started.IsZero() {
+			n.Started = time.Now()
+		}
+	})
 }
 
 // startSeal brings up the transit Vault: init with one Shamir share,
@@ -325,7 +331,7 @@ func (c *Cluster) startNode(ctx context.Context, n *Node) error {
 // with that key.
 func (c *Cluster) startSeal(ctx context.Context) error {
 	s := c.State.Seal
-	s.Array = storage.Array{Kind: storage.Dir, Mount: filepath.Join(c.NodeDir(s.Name), "data")}
+	c.change(func() { s.Array = storage.Array{Kind: storage.Dir, Mount: filepath.Join(c.NodeDir(s.Name), "data")} })
 	if err := os.MkdirAll(s.Array.Mount, 0o700); err != nil {
 		return err
 	}

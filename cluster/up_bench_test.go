@@ -15,8 +15,9 @@ import (
 
 // BenchmarkUp measures `up` to a healthy five-voter cluster (PKI, RAID0
 // arrays, seal, init, join, promotion), binary already built. Target: a
-// median of 8 s or less on a 2-core machine. Reports the median of the
-// iterations as s/up; run with -benchtime 5x for the median of five.
+// median of 6 s or less on a 2-core machine (process provider). Reports
+// the median of the iterations as s/up; run with -benchtime 5x for the
+// median of five.
 // Sub-benchmarks per provider: `-bench 'Up/docker'` for containers (the
 // node image built before the first iteration, as a cache would hold it).
 func BenchmarkUp(b *testing.B) {
