@@ -82,8 +82,16 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 func BenchmarkMaxRate(b *testing.B) {
 	const step = 3 * time.Second
 	rates := []float64{1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 32000, 40000, 50000, 64000}
-	for _, mix := range []string{"read=100", "read=80,write=20"} {
-		b.Run(mix, func(b *testing.B) {
+	for _, c := range []struct {
+		mix   string
+		http2 bool
+	}{{"read=100", false}, {"read=80,write=20", false}, {"read=100", true}, {"read=80,write=20", true}} {
+		mix := c.mix
+		name := mix
+		if c.http2 {
+			name += "/http2"
+		}
+		b.Run(name, func(b *testing.B) {
 			t := startFakeProcess(b)
 			prev := runtime.GOMAXPROCS(benchProcs())
 			defer runtime.GOMAXPROCS(prev)
@@ -156,8 +164,16 @@ func timerFloor(rate float64, d time.Duration) float64 {
 // reports the rate and both sides' CPU per request: it tells whether the
 // generator or the server is the limit.
 func BenchmarkSaturation(b *testing.B) {
-	for _, mix := range []string{"read=100", "read=80,write=20"} {
-		b.Run(mix, func(b *testing.B) {
+	for _, c := range []struct {
+		mix   string
+		http2 bool
+	}{{"read=100", false}, {"read=80,write=20", false}, {"read=100", true}, {"read=80,write=20", true}} {
+		mix := c.mix
+		name := mix
+		if c.http2 {
+			name += "/http2"
+		}
+		b.Run(name, func(b *testing.B) {
 			t, _, proc := startFakeProcessCtl(b)
 			prev := runtime.GOMAXPROCS(benchProcs())
 			defer runtime.GOMAXPROCS(prev)
@@ -165,6 +181,7 @@ func BenchmarkSaturation(b *testing.B) {
 				o := benchOpts(0, 0, mix)
 				o.Schedule = Schedule{}
 				o.Closed, o.Duration, o.NoPrefill = 64, 5*time.Second, true
+				o.HTTP2 = c.http2
 				f0 := procCPU(proc.Pid)
 				s, cpu, n, _ := cpuRun(b, t, o)
 				fcpu := procCPU(proc.Pid) - f0

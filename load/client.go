@@ -112,12 +112,17 @@ func newClient(t Target, cc clientConfig) (*client, error) {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := dialer.DialContext(ctx, network, addr)
-			if err == nil {
-				// Refused dials (a dead node) are errors already counted;
-				// this counts the connections that cost a TLS handshake.
-				dials.Add(1)
+			if err != nil {
+				return nil, err
 			}
-			return conn, err
+			// Refused dials (a dead node) are errors already counted;
+			// this counts the connections that cost a TLS handshake.
+			dials.Add(1)
+			if cc.http2 {
+				// Many requests share the connection: see batchConn.
+				return newBatchConn(conn), nil
+			}
+			return conn, nil
 		},
 		TLSClientConfig:     tlsCfg,
 		TLSHandshakeTimeout: cc.timeout,
