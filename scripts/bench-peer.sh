@@ -17,7 +17,11 @@
 # (1000), VALUE_SIZE (256), SUBNET (97: the cluster's 127.0.SUBNET.x
 # addresses), BIN (bin/vaultstorm), KEEP=1 keeps the work directory,
 # VARIANTS ("http1 http2": vaultstorm's flags to try; also procs1 for
-# --procs 1, the generator on one thread, and http2-procs1).
+# --procs 1, the generator on one thread, and http2-procs1), RATE (0: closed
+# loop, WORKERS each; N: both generators at N requests a second, to compare
+# their cost at the same throughput), PERF=1 (run each generator under
+# `perf stat` and also print, per request, its context switches and
+# system calls: the profile of where a generator's time goes).
 #
 # Generator CPU is user+system time of the generator's process (rusage of
 # the child), setup included: vault-benchmark writes its keys first, and
@@ -33,7 +37,15 @@ cd "$(dirname "$0")/.."
 [ -x "$VAULT_BENCHMARK" ] || { echo "VAULT_BENCHMARK=$VAULT_BENCHMARK is not an executable file" >&2; exit 2; }
 RUNS=${RUNS:-3} DURATION=${DURATION:-30s} WORKERS=${WORKERS:-32} KEYS=${KEYS:-1000}
 VALUE_SIZE=${VALUE_SIZE:-256} SUBNET=${SUBNET:-97} BIN=${BIN:-bin/vaultstorm}
-VARIANTS=${VARIANTS:-http1 http2}
+VARIANTS=${VARIANTS:-http1 http2} RATE=${RATE:-0} PERF=${PERF:-0}
+case $RATE in ''|*[!0-9]*) echo "RATE=$RATE: want a whole number of requests a second (0: closed loop)" >&2; exit 2 ;; esac
+if [ "$PERF" = 1 ]; then
+  command -v perf >/dev/null || { echo "PERF=1 needs perf (Debian: apt-get install linux-perf)" >&2; exit 2; }
+  # Counted per process tree; syscall tracepoints need root (or a low perf_event_paranoid).
+  PERF_EVENTS=task-clock,context-switches,syscalls:sys_enter_write,syscalls:sys_enter_read,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_nanosleep
+  perf stat -x, -e "$PERF_EVENTS" -o /dev/null true 2>/dev/null \
+    || { echo "perf cannot count $PERF_EVENTS here (try as root)" >&2; exit 2; }
+fi
 [ -x "$BIN" ] || { echo "$BIN not found: run make build vault first" >&2; exit 2; }
 command -v python3 >/dev/null || { echo "python3 is needed to read both tools' JSON" >&2; exit 2; }
 
@@ -51,8 +63,10 @@ echo "== cluster: $BIN up --dir $dir --subnet $SUBNET"
 eval "$("$BIN" env --dir "$dir")" # VAULT_ADDR (the active node), VAULT_CACERT, VAULT_TOKEN
 export VAULT_ADDR VAULT_CACERT VAULT_TOKEN
 
-# rusage runs a command and prints "CPU_SECONDS WALL_SECONDS" of it.
+# rusage runs a command and prints "CPU_SECONDS WALL_SECONDS" of it; with
+# PERF=1, under perf stat writing to $PERF_OUT.
 rusage() {
+  if [ "$PERF" = 1 ]; then set -- perf stat -x, -e "$PERF_EVENTS" -o "$PERF_OUT" -- "$@"; fi
   python3 - "$@" <<'EOF'
 import resource, subprocess, sys, time
 t = time.monotonic()
@@ -67,6 +81,7 @@ EOF
 cat >"$work/vb.hcl" <<EOF
 duration    = "$DURATION"
 workers     = $WORKERS
+rps         = $RATE
 report_mode = "json"
 cleanup     = true
 test "kvv2_read" "read" {
@@ -78,11 +93,29 @@ test "kvv2_read" "read" {
 }
 EOF
 
-results=$work/results.tsv
+results=$work/results.tsv profile=$work/profile.tsv
 : >"$results"
+: >"$profile"
+if [ "$RATE" -gt 0 ]; then pace=(--rate "$RATE"); else pace=(--closed "$WORKERS"); fi
+# perfrow NAME REQUESTS appends NAME's counts per request to the profile.
+perfrow() {
+  [ "$PERF" = 1 ] || return 0
+  python3 - "$PERF_OUT" "$1" "$2" >>"$profile" <<'EOF'
+import sys
+c = {}
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0][:1].isdigit():
+        c[f[2].replace("syscalls:sys_enter_", "")] = float(f[0])
+n = float(sys.argv[3])
+print("\t".join([sys.argv[2]] + ["%.3f" % (c.get("task-clock", 0) / n)] +
+                ["%.2f" % (c.get(k, 0) / n) for k in ("context-switches", "write", "read", "futex", "epoll_pwait", "nanosleep")]))
+EOF
+}
 for i in $(seq "$RUNS"); do
   echo "== run $i of $RUNS: vault-benchmark"
   out=$work/vb-$i.json
+  PERF_OUT=$work/vb-$i.perf
   cpu=$(rusage sh -c "exec \"\$0\" run -config=\"\$1\" -ca_pem_file=\"\$VAULT_CACERT\" >\"\$2\" 2>\"\$2.log\"" "$VAULT_BENCHMARK" "$work/vb.hcl" "$out") \
     || { echo "vault-benchmark failed; its log:" >&2; tail -20 "$out.log" >&2; exit 1; }
   python3 - "$out" "$cpu" >>"$results" <<'EOF'
@@ -96,9 +129,11 @@ n = m["requests"]
 print("vault-benchmark\t%.0f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f" % (
     m["throughput"], lat["50th"] / 1e6, lat["99th"] / 1e6, cpu * 1000 / n, wall, m["success"] * 100))
 EOF
+  perfrow vault-benchmark "$(python3 -c 'import json,sys; t=open(sys.argv[1]).read(); m=json.loads(t[t.index("{"):])["metrics"]; print((m.get("read") or m["total"])["requests"])' "$out")"
   for proto in $VARIANTS; do
   echo "== run $i of $RUNS: vaultstorm ($proto)"
   out=$work/vs-$proto-$i
+  PERF_OUT=$out.perf
   flags=()
   case $proto in
     http1) ;;
@@ -107,7 +142,7 @@ EOF
     http2-procs1) flags=(--http2 --procs 1) ;;
     *) echo "VARIANTS: unknown variant $proto (want http1, http2, procs1, http2-procs1)" >&2; exit 2 ;;
   esac
-  cpu=$(rusage "$BIN" load --closed "$WORKERS" --duration "$DURATION" --mix read=100 --keys "$KEYS" \
+  cpu=$(rusage "$BIN" load "${pace[@]}" --duration "$DURATION" --mix read=100 --keys "$KEYS" \
     --value-size "$VALUE_SIZE" --target active --out "$out" "${flags[@]}") \
     || { echo "vaultstorm load failed" >&2; exit 1; }
   python3 - "$out/summary.json" "$cpu" "$proto" >>"$results" <<'EOF'
@@ -122,14 +157,16 @@ name = {"http1": "vaultstorm", "http2": "vaultstorm --http2", "procs1": "vaultst
 print("%s\t%.0f\t%.2f\t%.2f\t%.3f\t%.1f\t%.1f" % (
     name, n / s["duration_s"], r["p50_ms"], r["p99_ms"], cpu * 1000 / n, wall, ok))
 EOF
+  perfrow "$(tail -1 "$results" | cut -f1)" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ops"]["read"]["count"])' "$out/summary.json")"
   done
 done
 
 echo
-python3 - "$results" "$WORKERS" "$DURATION" "$KEYS" <<'EOF'
+python3 - "$results" "$WORKERS" "$DURATION" "$KEYS" "$RATE" "$profile" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-print("closed loop, %s workers, %s, %s keys, reads, active node; each row one run, then the median" % tuple(sys.argv[2:5]))
+pace = "closed loop, %s workers" % sys.argv[2] if sys.argv[5] == "0" else "%s requests a second" % sys.argv[5]
+print("%s, %s, %s keys, reads, active node; each row one run, then the median" % (pace, sys.argv[3], sys.argv[4]))
 print("%-28s %10s %8s %8s %14s %8s %8s" % ("generator", "req/s", "p50 ms", "p99 ms", "CPU ms/request", "wall s", "ok %"))
 med = {}
 for r in rows:
@@ -147,4 +184,16 @@ for name in (n for n in med if n != "vault-benchmark"):
     cpu = statistics.median(r[3] for r in vs) / statistics.median(r[3] for r in vb)
     p99 = statistics.median(r[2] for r in vs) / statistics.median(r[2] for r in vb)
     print("%s / vault-benchmark: throughput %.2fx (goal >= 1.2), CPU per request %.2fx (goal <= 0.8), p99 %.2fx (goal <= 1)" % (name, thr, cpu, p99))
+prof = [l.rstrip("\n").split("\t") for l in open(sys.argv[6])]
+if prof:
+    print()
+    print("per request, perf stat of the generator's process (setup included); the median of the runs")
+    cols = ("CPU ms", "ctx sw", "write", "read", "futex", "epoll", "nanosleep")
+    print("%-28s" % "generator" + "".join("%10s" % c for c in cols))
+    by = {}
+    for r in prof:
+        by.setdefault(r[0], []).append([float(x) for x in r[1:]])
+    for name, v in by.items():
+        med = [statistics.median(c) for c in zip(*v)]
+        print("%-28s" % name + "%10.3f" % med[0] + "".join("%10.2f" % x for x in med[1:]))
 EOF
