@@ -44,6 +44,22 @@ func benchOpts(rate float64, d time.Duration, mix string) Options {
 	return Options{Schedule: Constant(rate, d), Mix: m, Keys: 1000, ValueSize: 256, Mount: "vaultstorm", Seed: 1}
 }
 
+// benchCases are the generator benchmarks' mixes, each over HTTP/1.1 and
+// HTTP/2.
+var benchCases = []benchCase{{"read=100", false}, {"read=80,write=20", false}, {"read=100", true}, {"read=80,write=20", true}}
+
+type benchCase struct {
+	mix   string
+	http2 bool
+}
+
+func (c benchCase) name() string {
+	if c.http2 {
+		return c.mix + "/http2"
+	}
+	return c.mix
+}
+
 // BenchmarkCPUPerRequest runs a fixed rate against a fake Vault in another
 // process and reports the generator's CPU time per request.
 func BenchmarkCPUPerRequest(b *testing.B) {
@@ -82,16 +98,9 @@ func BenchmarkCPUPerRequest(b *testing.B) {
 func BenchmarkMaxRate(b *testing.B) {
 	const step = 3 * time.Second
 	rates := []float64{1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000, 20000, 24000, 32000, 40000, 50000, 64000}
-	for _, c := range []struct {
-		mix   string
-		http2 bool
-	}{{"read=100", false}, {"read=80,write=20", false}, {"read=100", true}, {"read=80,write=20", true}} {
+	for _, c := range benchCases {
 		mix := c.mix
-		name := mix
-		if c.http2 {
-			name += "/http2"
-		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(c.name(), func(b *testing.B) {
 			t := startFakeProcess(b)
 			prev := runtime.GOMAXPROCS(benchProcs())
 			defer runtime.GOMAXPROCS(prev)
@@ -105,7 +114,7 @@ func BenchmarkMaxRate(b *testing.B) {
 					ok := false
 					for try := 0; try < 3 && !ok; try++ {
 						o := benchOpts(rate, step, mix)
-						o.NoPrefill = true
+						o.NoPrefill, o.HTTP2 = true, c.http2
 						s, cpu, n, errs := cpuRun(b, t, o)
 						per := float64(cpu) / float64(n) / 1e3
 						lateShare := float64(s.LateSends) / float64(max(n, 1))
@@ -164,16 +173,9 @@ func timerFloor(rate float64, d time.Duration) float64 {
 // reports the rate and both sides' CPU per request: it tells whether the
 // generator or the server is the limit.
 func BenchmarkSaturation(b *testing.B) {
-	for _, c := range []struct {
-		mix   string
-		http2 bool
-	}{{"read=100", false}, {"read=80,write=20", false}, {"read=100", true}, {"read=80,write=20", true}} {
+	for _, c := range benchCases {
 		mix := c.mix
-		name := mix
-		if c.http2 {
-			name += "/http2"
-		}
-		b.Run(name, func(b *testing.B) {
+		b.Run(c.name(), func(b *testing.B) {
 			t, _, proc := startFakeProcessCtl(b)
 			prev := runtime.GOMAXPROCS(benchProcs())
 			defer runtime.GOMAXPROCS(prev)
